@@ -1,0 +1,1 @@
+"""ro-root builder: packages the read-only-root payload as a Debian binary package."""
