@@ -1,0 +1,3 @@
+from ro_root.cli import main
+
+raise SystemExit(main())
