@@ -6,6 +6,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ro_root.cli import main  # noqa: E402
+from ro_root.cli import main
 
 raise SystemExit(main())

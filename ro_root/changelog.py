@@ -33,7 +33,7 @@ def read_changelog(path: Path) -> ChangelogInfo:
     if len(changelog) == 0 or changelog.version is None or not changelog.package:
         die(f"malformed changelog {path}: no entry with a package name and version")
     if not changelog.author or not changelog.date:
-        die(f"malformed changelog {path}: the newest entry has no trailer line (-- name <mail>  date)")
+        die(f"malformed changelog {path}: the newest entry lacks its ' -- name <mail>  date' line")
     try:
         when = email.utils.parsedate_to_datetime(changelog.date)
     except (TypeError, ValueError):

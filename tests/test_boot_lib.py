@@ -173,8 +173,9 @@ def test_unknown_mode_warns_and_keeps_the_default(boot: Boot) -> None:
     values = parse(boot, "root=/dev/vda ro-root=bogus")
     assert values["MODE"] == "tmpfs"
     assert values["SKIP"] == ""
-    assert "ro-root: warning: ignoring unknown value in kernel parameter 'ro-root=bogus'" in (
-        values["out"]
+    assert (
+        "ro-root: warning: ignoring unknown value in kernel parameter 'ro-root=bogus'"
+        in (values["out"])
     )
 
 

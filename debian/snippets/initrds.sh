@@ -10,16 +10,21 @@ ro_root_update_other_initrds()
 	fi
 	update_initramfs=yes
 	if [ -r /etc/initramfs-tools/update-initramfs.conf ]; then
-		# The admin's setting, read the way update-initramfs reads it.
-		. /etc/initramfs-tools/update-initramfs.conf
+		# The admin's setting, read as data: the last assignment wins,
+		# as when update-initramfs sources the file.
+		while IFS= read -r ro_root_line || [ -n "$ro_root_line" ]; do
+			case "$ro_root_line" in
+			update_initramfs=*) update_initramfs=${ro_root_line#update_initramfs=} ;;
+			esac
+		done </etc/initramfs-tools/update-initramfs.conf
 	fi
 	case "$update_initramfs" in
-	no)
+	no | \"no\" | \'no\')
 		echo "ro-root: update_initramfs=no in /etc/initramfs-tools/update-initramfs.conf:" \
 			"initrds left as they are; run 'update-initramfs -u -k all' to apply ro-root" >&2
 		return 0
 		;;
-	all)
+	all | \"all\" | \'all\')
 		# The trigger's update-initramfs -u already updates every kernel.
 		return 0
 		;;

@@ -1,0 +1,43 @@
+#!/bin/sh
+# mmdebstrap --customize-hook for ro-root's VM test and demo images.
+# Usage: sh customize.sh ROOTDIR probe|demo systemd|sysvinit
+#
+# Everything here is independent of the package under test, so it is done
+# once, when the base tarball is built, and cached with it
+# (ro_root/vm.py hashes this directory into the cache key).
+set -eu
+
+root=$1
+mode=$2
+init=$3
+here=$(dirname "$0")
+
+case "$mode" in probe | demo) ;; *) echo "customize.sh: bad mode '$mode'" >&2; exit 2 ;; esac
+case "$init" in systemd | sysvinit) ;; *) echo "customize.sh: bad init '$init'" >&2; exit 2 ;; esac
+
+# minbase leaves fstab empty; ro-root rewrites the root line inside its
+# overlay, so the image needs a real one.
+install -m 0644 "$here/fstab" "$root/etc/fstab"
+echo "ro-root-$mode" >"$root/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tro-root-%s\n' "$mode" >"$root/etc/hosts"
+
+if [ "$mode" = demo ]; then
+	echo 'root:root' | chroot "$root" chpasswd
+	if [ "$init" = sysvinit ]; then
+		# sysvinit starts no getty on the serial console by itself.
+		echo 'T0:2345:respawn:/sbin/getty -L ttyS0 115200 vt100' >>"$root/etc/inittab"
+	fi
+	exit 0
+fi
+
+install -m 0755 "$here/ro-root-probe" "$root/usr/local/sbin/ro-root-probe"
+if [ "$init" = systemd ]; then
+	install -m 0644 "$here/ro-root-probe.service" "$root/etc/systemd/system/ro-root-probe.service"
+	chroot "$root" systemctl enable ro-root-probe.service
+	# A getty on the console hangs up the tty (vhangup) and the probe's
+	# output written to it is lost silently.
+	chroot "$root" systemctl mask serial-getty@ttyS0.service
+else
+	# initscripts' /etc/init.d/rc.local runs this if it is executable.
+	install -m 0755 "$here/rc.local" "$root/etc/rc.local"
+fi

@@ -1,0 +1,356 @@
+"""The builder: what `python3 build.py` writes, and how it refuses bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from debian.changelog import Changelog
+from debian.deb822 import Deb822
+
+REPO = Path(__file__).resolve().parent.parent
+# What the builder reads: copied to make variant trees for error and reproducibility tests.
+TREE = ("build.py", "ro_root", "debian", "hooks", "scripts")
+
+
+def copy_tree(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in TREE:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def build(
+    tree: Path, *args: str, env: Mapping[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, str(tree / "build.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def changelog_version() -> str:
+    return str(Changelog((REPO / "debian/changelog").read_text()).version)
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    proc = build(REPO, "deb", "--out", str(out), "--no-lintian")
+    assert proc.returncode == 0, proc.stderr
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    assert path.parent == out
+    return path
+
+
+def control_of(deb: Path) -> Deb822:
+    out = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, check=True).stdout
+    return Deb822(out.decode())
+
+
+def data_members(deb: Path) -> dict[str, tarfile.TarInfo]:
+    raw = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tar:
+        return {m.name.removeprefix("./"): m for m in tar.getmembers()}
+
+
+def data_file(deb: Path, name: str) -> bytes:
+    raw = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tar:
+        member = tar.extractfile(f"./{name}")
+        assert member is not None
+        return member.read()
+
+
+def control_file(deb: Path, name: str, tmp_path: Path) -> str:
+    subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "DEBIAN")], check=True)
+    return (tmp_path / "DEBIAN" / name).read_text()
+
+
+# --- what is built -------------------------------------------------------------------------
+
+
+def test_default_command_builds_into_dist_and_prints_the_path(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    proc = build(tree)
+    assert proc.returncode == 0, proc.stderr
+    expected = tree / "dist" / f"ro-root_{changelog_version()}_all.deb"
+    assert proc.stdout.strip().splitlines()[-1] == str(expected)
+    assert expected.is_file()
+    assert sorted(p.name for p in (tree / "dist").iterdir()) == [expected.name]
+
+
+def test_version_comes_from_the_changelog(deb: Path) -> None:
+    version = changelog_version()
+    assert deb.name == f"ro-root_{version}_all.deb"
+    assert control_of(deb)["Version"] == version
+
+
+def test_version_change_in_changelog_changes_the_package(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    entry = (
+        "ro-root (9.8.7) unstable; urgency=medium\n\n  * Test entry.\n\n"
+        " -- Tester <tester@example.org>  Wed, 25 Nov 2026 10:00:00 +0000\n\n"
+    )
+    changelog.write_text(entry + changelog.read_text())
+    proc = build(tree, "deb", "--out", str(tmp_path / "out"), "--no-lintian")
+    assert proc.returncode == 0, proc.stderr
+    deb = tmp_path / "out" / "ro-root_9.8.7_all.deb"
+    assert control_of(deb)["Version"] == "9.8.7"
+    assert control_of(deb)["Maintainer"] == "Tester <tester@example.org>"
+
+
+def test_control_fields(deb: Path) -> None:
+    control = control_of(deb)
+    assert control["Package"] == "ro-root"
+    assert control["Architecture"] == "all"
+    assert control["Section"] == "admin"
+    assert control["Priority"] == "optional"
+    assert "initramfs-tools" in control["Depends"]
+    assert "linux-base" in control["Depends"]  # linux-version, used by postinst and postrm
+    assert control["Maintainer"] == Changelog((REPO / "debian/changelog").read_text()).author
+    assert control["Description"].startswith("read-only root file system")
+    members = data_members(deb)
+    sizes = sum((m.size + 1023) // 1024 for m in members.values() if m.isfile())
+    others = sum(1 for name, m in members.items() if name and not m.isfile())
+    # dpkg-gencontrol's count, with the DEBIAN/ files it also includes.
+    assert sizes + others <= int(control["Installed-Size"]) <= sizes + others + 12
+
+
+def test_payload_files_modes_and_owners(deb: Path) -> None:
+    members = data_members(deb)
+    expected = {
+        "usr/share/initramfs-tools/hooks/ro-root": 0o755,
+        "usr/share/initramfs-tools/scripts/init-bottom/ro-root": 0o755,
+        "usr/share/initramfs-tools/scripts/ro-root-functions": 0o644,
+        "usr/libexec/ro-root/checkroot.sh": 0o755,
+        "usr/share/doc/ro-root/copyright": 0o644,
+        "usr/share/doc/ro-root/changelog.gz": 0o644,
+        "usr/share/lintian/overrides/ro-root": 0o644,
+    }
+    for name, mode in expected.items():
+        assert members[name].isfile(), name
+        assert members[name].mode == mode, (name, oct(members[name].mode))
+    files = {name for name, m in members.items() if m.isfile()}
+    assert files == set(expected)
+    for name, member in members.items():
+        assert (member.uname, member.gname, member.uid, member.gid) == ("root", "root", 0, 0)
+        if member.isdir():
+            assert member.mode == 0o755, name
+    for name in ("hooks/ro-root", "scripts/init-bottom/ro-root", "scripts/ro-root-functions"):
+        assert data_file(deb, f"usr/share/initramfs-tools/{name}") == (REPO / name).read_bytes()
+
+
+def test_checkroot_is_a_symlink_to_the_wrapper(deb: Path) -> None:
+    link = data_members(deb)["etc/init.d/checkroot.sh"]
+    assert link.issym()
+    assert link.linkname == "/usr/libexec/ro-root/checkroot.sh"
+
+
+def test_changelog_is_compressed_without_name_or_time(deb: Path) -> None:
+    data = data_file(deb, "usr/share/doc/ro-root/changelog.gz")
+    assert data[:2] == b"\x1f\x8b"
+    flags, mtime, xfl = data[3], int.from_bytes(data[4:8], "little"), data[8]
+    assert flags & 0x08 == 0  # no original file name
+    assert mtime == 0
+    assert xfl == 2  # maximum compression
+
+
+def test_mtimes_are_the_changelog_date(deb: Path) -> None:
+    changelog = Changelog((REPO / "debian/changelog").read_text())
+    from email.utils import parsedate_to_datetime
+
+    epoch = int(parsedate_to_datetime(changelog.date).timestamp())
+    assert {m.mtime for m in data_members(deb).values()} == {epoch}
+
+
+def test_md5sums_cover_every_file(deb: Path, tmp_path: Path) -> None:
+    md5sums = control_file(deb, "md5sums", tmp_path)
+    listed = {}
+    for line in md5sums.splitlines():
+        digest, name = line.split("  ", 1)
+        listed[name] = digest
+    members = data_members(deb)
+    files = sorted(name for name, m in members.items() if m.isfile())
+    assert sorted(listed) == files
+    for name in files:
+        assert listed[name] == hashlib.md5(data_file(deb, name)).hexdigest(), name
+
+
+def test_triggers_activate_update_initramfs(deb: Path, tmp_path: Path) -> None:
+    lines = [
+        line
+        for line in control_file(deb, "triggers", tmp_path).splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == ["activate-noawait update-initramfs"]
+
+
+def test_maintainer_scripts_divert_and_restore_checkroot_with_one_name(
+    deb: Path, tmp_path: Path
+) -> None:
+    divert = (
+        "dpkg-divert --package ro-root --{action} --rename \\\n"
+        "\t\t--divert /etc/init.d/checkroot.sh.ro-root.orig /etc/init.d/checkroot.sh"
+    )
+    assert divert.format(action="add") in control_file(deb, "preinst", tmp_path)
+    postrm = (tmp_path / "DEBIAN" / "postrm").read_text()
+    assert divert.format(action="remove") in postrm
+    assert "remove | abort-install | disappear)" in postrm
+    wrapper = (REPO / "debian/checkroot.sh").read_text()
+    assert "ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig\n" in wrapper
+    assert "# Provides:          checkroot mtab\n" in wrapper
+    for name in ("preinst", "postinst", "postrm"):
+        mode = (tmp_path / "DEBIAN" / name).stat().st_mode & 0o777
+        assert mode == 0o755, name
+        assert "{{" not in (tmp_path / "DEBIAN" / name).read_text()
+
+
+# --- reproducibility -----------------------------------------------------------------------
+
+
+def test_two_builds_are_byte_identical_whatever_clock_tz_umask_and_directory(
+    tmp_path: Path,
+) -> None:
+    assert shutil.which("faketime"), "faketime is needed (make check installs it)"
+    old = os.umask(0o002)
+    try:
+        tree_a = copy_tree(tmp_path / "a" / "src")
+    finally:
+        os.umask(old)
+    old = os.umask(0o077)
+    try:
+        tree_b = copy_tree(tmp_path / "b-elsewhere" / "deeper" / "src")
+    finally:
+        os.umask(old)
+    a = build(tree_a, "deb", "--no-lintian", env={"TZ": "UTC"})
+    b = build(
+        tree_b,
+        "deb",
+        "--no-lintian",
+        env={"TZ": "Pacific/Kiritimati", "SOURCE_DATE_EPOCH": "1"},
+        prefix=("faketime", "2031-05-05 10:00:00", "sh", "-c", 'umask 077; exec "$@"', "sh"),
+    )
+    assert a.returncode == 0, a.stderr
+    assert b.returncode == 0, b.stderr
+    deb_a = Path(a.stdout.strip().splitlines()[-1])
+    deb_b = Path(b.stdout.strip().splitlines()[-1])
+    assert deb_a.read_bytes() == deb_b.read_bytes()
+
+
+# --- bad input: one clear line, non-zero exit, nothing in dist/ -----------------------------
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("build.py: error: "), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert proc.stdout == ""
+
+
+def test_unknown_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    proc = build(tree, "--frobnicate")
+    assert proc.returncode == 2
+    assert_one_error_line(proc, "--frobnicate")
+    proc = build(tree, "deb", "--frobnicate")
+    assert proc.returncode == 2
+    assert_one_error_line(proc, "--frobnicate")
+    proc = build(tree, "nonsense")
+    assert proc.returncode == 2
+    assert_one_error_line(proc, "nonsense")
+    assert not (tree / "dist").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("this is not a changelog\n", "malformed changelog"),
+        ("", "malformed changelog"),
+        ("ro-root (1.0) unstable; urgency=medium\n\n  * no trailer\n", "malformed changelog"),
+        (
+            "ro-root (1.0) unstable; urgency=medium\n\n  * x\n\n"
+            " -- A <a@example.org>  not a date\n",
+            "malformed changelog",
+        ),
+        (b"\xff\xfe\x00garbage".decode("latin-1"), "changelog"),
+    ],
+)
+def test_malformed_changelog_is_one_line_and_nothing_written(
+    tmp_path: Path, text: str, word: str
+) -> None:
+    tree = copy_tree(tmp_path / "src")
+    (tree / "debian/changelog").write_text(text, encoding="latin-1")
+    proc = build(tree)
+    assert proc.returncode == 1
+    assert_one_error_line(proc, word)
+    assert not (tree / "dist").exists() or not list((tree / "dist").iterdir())
+
+
+def test_unreadable_changelog_is_one_line(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    (tree / "debian/changelog").unlink()
+    (tree / "debian/changelog").mkdir()  # unreadable even for root
+    proc = build(tree)
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "cannot read", "changelog")
+
+
+def test_missing_dpkg_deb_is_one_line_naming_the_package(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    proc = build(tree, env={"PATH": str(bin_dir)})
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "dpkg-deb not found", "apt-get install dpkg")
+    assert not (tree / "dist").exists()
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = build(tree, "deb", "--no-lintian", "--out", str(blocker / "dist"))
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "cannot create")
+
+
+def test_lintian_failure_leaves_nothing_in_dist(tmp_path: Path) -> None:
+    assert shutil.which("lintian"), "lintian is needed (make check installs it)"
+    tree = copy_tree(tmp_path / "src")
+    install = tree / "debian/install"
+    install.write_text(
+        "".join(line for line in install.read_text().splitlines(True) if "copyright" not in line)
+    )
+    proc = build(tree)
+    assert proc.returncode == 1
+    assert "no-copyright-file" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("build.py: error: lintian found")
+    assert not (tree / "dist").exists() or not list((tree / "dist").iterdir())
+
+
+def test_install_manifest_errors_name_file_and_line(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "src")
+    install = tree / "debian/install"
+    install.write_text(install.read_text() + "hooks/ro-root /usr/bin/x 0777\n")
+    proc = build(tree, "deb", "--no-lintian")
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "debian/install:")
