@@ -1,0 +1,568 @@
+"""Boot-test harness: Debian images built with mmdebstrap, booted in qemu, probed on ttyS0.
+
+Three steps, each usable alone:
+
+1. `base_tarball(spec)` builds a minbase Debian tarball with mmdebstrap, customized by
+   `vmfiles/customize.sh` (fstab, hostname, the probe or a demo root password), and caches it
+   under `cache_dir()` keyed by a hash of everything that shapes it.
+2. `prepare_image(spec, debs, workdir)` unpacks that tarball, installs local .debs with apt in a
+   chroot (which rebuilds the initrd at native speed), copies out the kernel and the initrd
+   and makes an ext4 disk image of the tree with `mke2fs -d`.
+3. `boot(image, append=...)` boots the image in qemu (TCG) with the serial console written
+   to a log file, and returns the facts the probe (`vmfiles/ro-root-probe`) printed between
+   its markers before it powered the guest off.
+
+`demo(debs)` is the interactive variant: same image without the probe, a root password,
+and the serial console on the terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import tarfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ro_root.errors import UserError, die
+from ro_root.proc import require, run
+
+log = logging.getLogger("ro-root")
+
+VMFILES = Path(__file__).resolve().parent / "vmfiles"
+DEFAULT_CACHE = Path("/var/cache/ro-root-tests")
+CACHE_ENV = "RO_ROOT_TEST_CACHE"
+PROBE_BEGIN = "RO-ROOT-PROBE-BEGIN"
+PROBE_END = "RO-ROOT-PROBE-END"
+DEFAULT_BOOT_TIMEOUT = 300.0
+DISK_SIZE = 3 * 1024**3
+BASE_CMDLINE = ("root=/dev/vda", "ro", "console=ttyS0", "panic=-1")
+LOG_TAIL_LINES = 40
+
+# Host programs the harness runs, with the Debian package that provides each.
+HOST_PROGRAMS = {
+    "mmdebstrap": "mmdebstrap",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "mke2fs": "e2fsprogs",
+    "tar": "tar",
+    "chroot": "coreutils",
+    "mount": "mount",
+    "umount": "mount",
+}
+
+_CHROOT_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "LC_ALL": "C",
+}
+_BUSYBOX_PACKAGES = ("busybox", "busybox-static")
+_FACT = re.compile(r"([a-z0-9_.]+)=(.*)")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What goes into a base image (everything except the .debs under test)."""
+
+    suite: str = "bookworm"
+    init: Literal["systemd", "sysvinit"] = "systemd"
+    busybox: bool = False
+    extra_packages: tuple[str, ...] = ()
+    # True: test image (probe runs at boot, prints facts, powers off; no getty on ttyS0).
+    # False: demo image (no probe, getty on ttyS0, root password "root").
+    probe: bool = True
+
+    def __post_init__(self) -> None:
+        if self.init not in ("systemd", "sysvinit"):
+            die(f"ImageSpec.init must be systemd or sysvinit, not {self.init!r}")
+        for name in (self.suite, *self.extra_packages):
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", name):
+                die(f"ImageSpec: not a Debian suite or package name: {name!r}")
+
+    @property
+    def mode(self) -> str:
+        return "probe" if self.probe else "demo"
+
+    def packages(self) -> list[str]:
+        """The packages mmdebstrap --include gets, on top of minbase."""
+        packages = ["linux-image-amd64", "initramfs-tools", "udev", "kmod"]
+        if self.init == "systemd":
+            packages.append("systemd-sysv")
+        else:
+            packages += ["sysvinit-core", "initscripts", "orphan-sysvinit-scripts"]
+        if self.busybox:
+            packages.append("busybox")
+        packages += self.extra_packages
+        return packages
+
+
+DEMO_SPEC = ImageSpec(probe=False)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A bootable disk image with the kernel and initrd taken out of it."""
+
+    spec: ImageSpec
+    directory: Path
+    disk: Path
+    kernel: Path
+    initrd: Path
+    debs: tuple[Path, ...]
+    # The initrd differs from the base tarball's: installing the debs rebuilt it.
+    initrd_rebuilt: bool
+
+
+@dataclass(frozen=True)
+class BootResult:
+    """One boot: the full serial log and the probe's key=value facts."""
+
+    image: Image
+    cmdline: str
+    log_path: Path
+    log: str
+    facts: dict[str, str]
+    seconds: float
+    stray: tuple[str, ...] = field(default=())
+
+    def numbered(self, prefix: str) -> list[str]:
+        """Values of PREFIX.1, PREFIX.2, ... (a repeated fact, e.g. "fstab" or "rorootlog")."""
+        values: list[str] = []
+        while f"{prefix}.{len(values) + 1}" in self.facts:
+            values.append(self.facts[f"{prefix}.{len(values) + 1}"])
+        return values
+
+    def describe(self) -> str:
+        """Where to look when an assertion about this boot fails."""
+        return (
+            f"serial log: {self.log_path}\n"
+            f"kernel command line: {self.cmdline}\n"
+            f"probe facts: {json.dumps(self.facts, indent=1, sort_keys=True)}"
+        )
+
+
+def cache_dir() -> Path:
+    """Where base tarballs are kept: $RO_ROOT_TEST_CACHE or /var/cache/ro-root-tests."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value) if value else DEFAULT_CACHE
+
+
+def check_host() -> list[str]:
+    """What this host lacks to build and boot test images (empty if nothing)."""
+    problems = [
+        f"{program} not found (apt-get install {package})"
+        for program, package in HOST_PROGRAMS.items()
+        if shutil.which(program) is None
+    ]
+    if os.geteuid() != 0:
+        problems.append(
+            "not running as root: unpacking images with their owners, chroot and "
+            "bind mounts need root"
+        )
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- 1. base tarball -----------------------------------------------------------------------
+
+
+def mmdebstrap_argv(spec: ImageSpec, output: Path, vmfiles: Path = VMFILES) -> list[str]:
+    # mmdebstrap runs the hook with sh -c and the chroot directory as "$1".
+    hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init}'
+    return [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--format=tar",
+        # Package lists stay, so that apt can resolve a .deb's dependencies later.
+        "--skip=cleanup/apt/lists",
+        f"--include={','.join(spec.packages())}",
+        f"--customize-hook={hook}",
+        spec.suite,
+        str(output),
+    ]
+
+
+def cache_key(spec: ImageSpec) -> str:
+    """A hash of the spec, the mmdebstrap command and the guest-side files it installs."""
+    digest = hashlib.sha256()
+    argv = mmdebstrap_argv(spec, Path("OUT"), Path("VMFILES"))
+    digest.update(json.dumps([repr(spec), argv]).encode())
+    for path in sorted(VMFILES.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
+    """The cached base tarball for SPEC, built with mmdebstrap if missing."""
+    cache = cache or cache_dir()
+    target = cache / f"base-{spec.suite}-{spec.init}-{spec.mode}-{cache_key(spec)}.tar"
+    if target.is_file():
+        log.info("base image: %s (cached)", target)
+        return target
+    require("mmdebstrap", "mmdebstrap")
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f".{target.stem}.{os.getpid()}.partial.tar"
+    started = time.monotonic()
+    log.info("base image: building %s with mmdebstrap", target.name)
+    try:
+        run(mmdebstrap_argv(spec, partial))
+        _check_busybox(spec, _installed_from_tar(partial), f"base tarball {partial}")
+        partial.rename(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("base image: built in %.0f s", time.monotonic() - started)
+    return target
+
+
+def _parse_dpkg_status(text: str) -> set[str]:
+    installed: set[str] = set()
+    for stanza in text.split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and line[0] != " "
+        )
+        if fields.get("Status", "").strip() == "install ok installed":
+            installed.add(fields.get("Package", "").strip())
+    return installed
+
+
+def _installed_from_tar(tarball: Path) -> set[str]:
+    with tarfile.open(tarball) as archive:
+        for member in archive:
+            if member.name.lstrip("./") == "var/lib/dpkg/status":
+                stream = archive.extractfile(member)
+                if stream is not None:
+                    return _parse_dpkg_status(stream.read().decode())
+    die(f"{tarball}: no var/lib/dpkg/status in the tarball")
+
+
+def _check_busybox(spec: ImageSpec, installed: set[str], where: str) -> None:
+    found = sorted(installed.intersection(_BUSYBOX_PACKAGES))
+    if spec.busybox and not found:
+        die(f"{where}: busybox was asked for but is not installed")
+    if not spec.busybox and found:
+        die(
+            f"{where}: {', '.join(found)} is installed but the image must have no busybox",
+            hint="something pulled it in: check the .debs' and extra packages' dependencies",
+        )
+
+
+# --- 2. scenario image ---------------------------------------------------------------------
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve()).rstrip("/") + "/"
+    mounts: list[str] = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+        if (point + "/").startswith(prefix):
+            mounts.append(point)
+    return mounts
+
+
+def _remove_tree(tree: Path) -> None:
+    """Delete an unpacked image tree, but never through a mount into the host."""
+    mounts = _mounts_under(tree)
+    if mounts:
+        die(
+            f"refusing to delete {tree}: still mounted: {' '.join(mounts)}",
+            hint=f"unmount them first: umount -R {' '.join(mounts)}",
+        )
+    shutil.rmtree(tree)
+
+
+@contextmanager
+def chroot_mounts(root: Path) -> Iterator[None]:
+    """/proc, /sys and /dev inside ROOT for the duration; always unmounted afterwards."""
+    mounted: list[Path] = []
+    try:
+        for options, inside in (
+            (["-t", "proc", "proc"], "proc"),
+            (["-t", "sysfs", "sysfs"], "sys"),
+            (["--bind", "/dev"], "dev"),
+        ):
+            target = root / inside
+            run(["mount", *options, target])
+            mounted.append(target)
+        yield
+    finally:
+        for target in reversed(mounted):
+            if run(["umount", target], check=False).returncode != 0:
+                run(["umount", "--lazy", target], check=False)
+        left = _mounts_under(root)
+        if left:
+            die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
+
+
+def _only(tree: Path, pattern: str) -> Path:
+    found = sorted((tree / "boot").glob(pattern))
+    if len(found) != 1:
+        die(f"expected exactly one /boot/{pattern} in the image, found {len(found)}")
+    return found[0]
+
+
+def _install_debs(tree: Path, debs: Sequence[Path], log_path: Path) -> None:
+    staging = tree / "tmp" / "ro-root-debs"
+    staging.mkdir()
+    inside = []
+    for deb in debs:
+        shutil.copyfile(deb, staging / deb.name)
+        inside.append(f"/tmp/ro-root-debs/{deb.name}")
+    policy = tree / "usr/sbin/policy-rc.d"
+    shutil.copyfile(VMFILES / "policy-rc.d", policy)
+    policy.chmod(0o755)
+    # apt may have to download a dependency; mmdebstrap leaves no resolv.conf behind.
+    resolv = tree / "etc/resolv.conf"
+    own_resolv = not resolv.exists() and not resolv.is_symlink()
+    if own_resolv and Path("/etc/resolv.conf").exists():
+        shutil.copyfile("/etc/resolv.conf", resolv)
+    try:
+        with chroot_mounts(tree):
+            proc = run(
+                ["chroot", tree, "apt-get", "install", "-y", "--no-install-recommends", *inside],
+                check=False,
+                capture=True,
+                env=_CHROOT_ENV,
+            )
+        log_path.write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            die(
+                f"apt-get install of {' '.join(d.name for d in debs)} failed:\n{tail}\n"
+                f"(full output: {log_path})"
+            )
+    finally:
+        policy.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if own_resolv:
+            resolv.unlink(missing_ok=True)
+
+
+def prepare_image(
+    spec: ImageSpec,
+    debs: Sequence[Path],
+    workdir: Path,
+    *,
+    cache: Path | None = None,
+    size: int = DISK_SIZE,
+) -> Image:
+    """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS."""
+    for program in ("tar", "chroot", "mke2fs", "mount"):
+        require(program, HOST_PROGRAMS[program])
+    debs = tuple(Path(d).resolve() for d in debs)
+    for deb in debs:
+        if not deb.is_file():
+            die(f"no such package file: {deb}")
+    tarball = base_tarball(spec, cache=cache)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in (",",):
+        if name in str(workdir.resolve()):
+            die(f"{workdir}: qemu cannot take a path with a comma")
+    tree = workdir / "tree"
+    if tree.exists():
+        _remove_tree(tree)
+    tree.mkdir()
+    started = time.monotonic()
+    try:
+        run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--xattrs",
+                "--xattrs-include=*",
+                "-xpf",
+                tarball,
+                "-C",
+                tree,
+            ]
+        )
+        initrd_before = file_sha256(_only(tree, "initrd.img-*"))
+        if debs:
+            _install_debs(tree, debs, workdir / "install.log")
+        _check_busybox(
+            spec,
+            _parse_dpkg_status((tree / "var/lib/dpkg/status").read_text()),
+            f"image tree {tree}",
+        )
+        if not spec.busybox:
+            for path in ("bin/busybox", "usr/bin/busybox", "sbin/busybox", "usr/sbin/busybox"):
+                if (tree / path).exists():
+                    die(f"image tree {tree}: /{path} exists but the image must have no busybox")
+        kernel = workdir / "vmlinuz"
+        initrd = workdir / "initrd.img"
+        shutil.copyfile(_only(tree, "vmlinuz-*"), kernel)
+        initrd_source = _only(tree, "initrd.img-*")
+        shutil.copyfile(initrd_source, initrd)
+        rebuilt = file_sha256(initrd_source) != initrd_before
+        disk = workdir / "disk.img"
+        disk.unlink(missing_ok=True)
+        with disk.open("wb") as stream:
+            stream.truncate(size)
+        run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
+    finally:
+        if tree.exists():
+            _remove_tree(tree)
+    log.info("image: %s prepared in %.0f s", disk, time.monotonic() - started)
+    return Image(
+        spec=spec,
+        directory=workdir,
+        disk=disk,
+        kernel=kernel,
+        initrd=initrd,
+        debs=debs,
+        initrd_rebuilt=rebuilt,
+    )
+
+
+# --- 3. boot -------------------------------------------------------------------------------
+
+
+def qemu_argv(image: Image, cmdline: str, serial: Path | None) -> list[str]:
+    """The qemu command line; SERIAL None means the console on this terminal (-nographic)."""
+    argv = [
+        "qemu-system-x86_64",
+        "-accel", "tcg,thread=multi",
+        "-cpu", "max",
+        "-m", "1024",
+        "-smp", "2",
+        "-no-reboot",
+        "-nic", "none",
+        "-drive", f"file={image.disk},format=raw,if=virtio",
+        "-kernel", str(image.kernel),
+        "-initrd", str(image.initrd),
+        "-append", cmdline,
+    ]  # fmt: skip
+    if serial is None:
+        argv.append("-nographic")
+    else:
+        argv += ["-display", "none", "-monitor", "none", "-serial", f"file:{serial}"]
+    return argv
+
+
+def parse_probe(text: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The facts between the probe's markers, and any line that is not key=value.
+
+    None if the log has no complete probe section.
+    """
+    lines = [line.rstrip("\r") for line in text.splitlines()]
+    try:
+        begin = lines.index(PROBE_BEGIN)
+        end = lines.index(PROBE_END, begin)
+    except ValueError:
+        return None
+    facts: dict[str, str] = {}
+    stray: list[str] = []
+    for line in lines[begin + 1 : end]:
+        match = _FACT.fullmatch(line)
+        if match is None:
+            stray.append(line)
+        else:
+            facts[match.group(1)] = match.group(2)
+    return facts, tuple(stray)
+
+
+def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.replace("\r", "").splitlines()[-lines:])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:40] or "default"
+
+
+def boot(
+    image: Image,
+    append: Sequence[str] = (),
+    *,
+    timeout: float = DEFAULT_BOOT_TIMEOUT,
+) -> BootResult:
+    """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not."""
+    if not image.spec.probe:
+        die("boot() needs an image with the probe; use demo() for an interactive boot")
+    require("qemu-system-x86_64", "qemu-system-x86")
+    cmdline = " ".join((*BASE_CMDLINE, *append))
+    number = len(list(image.directory.glob("boot-*.log"))) + 1
+    log_path = image.directory / f"boot-{number:02d}-{_slug(' '.join(append))}.log"
+    log_path.unlink(missing_ok=True)
+    started = time.monotonic()
+    clean = False
+    try:
+        proc = run(
+            qemu_argv(image, cmdline, log_path),
+            check=False,
+            capture=True,
+            input="",
+            timeout=timeout,
+        )
+        clean = proc.returncode == 0
+        exited = f"qemu exited with status {proc.returncode}"
+        if proc.stderr.strip():
+            exited += f": {_tail(proc.stderr, 5)}"
+    except UserError as exc:  # run() turns a timeout into a UserError; qemu was killed
+        exited = f"qemu did not finish: {exc}"
+    seconds = time.monotonic() - started
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    parsed = parse_probe(text)
+    where = f"boot with '{cmdline}' of {image.disk}"
+    if parsed is None:
+        die(
+            f"{where}: no complete probe report on the serial console after {seconds:.0f} s; "
+            f"{exited}\nserial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n"
+            f"{_tail(text)}"
+        )
+    if not clean:
+        die(
+            f"{where}: the probe reported but the guest did not power off cleanly; {exited}\n"
+            f"serial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
+        )
+    facts, stray = parsed
+    log.info("boot: '%s' took %.0f s (%s)", cmdline, seconds, log_path)
+    return BootResult(
+        image=image,
+        cmdline=cmdline,
+        log_path=log_path,
+        log=text,
+        facts=facts,
+        seconds=seconds,
+        stray=stray,
+    )
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def demo(
+    debs: Sequence[Path],
+    spec: ImageSpec = DEMO_SPEC,
+    *,
+    workdir: Path | None = None,
+    append: Sequence[str] = (),
+) -> int:
+    """Build a demo image with DEBS and boot it with the serial console on this terminal.
+
+    Log in as root/root; quit qemu with Ctrl-A X. Returns qemu's exit status.
+    """
+    if spec.probe:
+        die("demo() needs an ImageSpec with probe=False (no probe, a getty and a password)")
+    require("qemu-system-x86_64", "qemu-system-x86")
+    image = prepare_image(spec, debs, workdir or cache_dir() / "demo")
+    print(
+        f"Booting {image.disk} (changes to it persist between demo runs until it is rebuilt).\n"
+        "Log in as root, password root. Quit qemu with Ctrl-A X.",
+        flush=True,
+    )
+    cmdline = " ".join((*BASE_CMDLINE, *append))
+    return run(qemu_argv(image, cmdline, None), check=False).returncode
