@@ -7,6 +7,7 @@ library leaves mounted after success and after a failure at each step.
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,7 @@ class Boot:
                 "RR_FILESYSTEMS_FILE": str(self.tmp / "filesystems"),
                 "RR_KMSG": str(self.tmp / "kmsg"),
                 "FAKE_DIR": str(SHLIB),
+                "FAKE_PYTHON": sys.executable,
                 "FAKE_TABLE": str(table),
                 "FAKE_CALLS": str(calls),
                 "FAKE_FAIL": fail,
@@ -353,7 +355,7 @@ def test_root_that_cannot_be_put_back_panics_loudly(boot: Boot) -> None:
     move_back = f"-o move {boot.rootmnt}.ro {boot.rootmnt}"
     result = boot.run(
         body=f'mount() {{ case "$*" in *"-t overlay"* | *"{move_back}") return 1 ;; esac; '
-        'python3 "$FAKE_DIR/fake_mount.py" mount "$@"; }\nrr_main'
+        '"$FAKE_PYTHON" "$FAKE_DIR/fake_mount.py" mount "$@"; }\nrr_main'
     )
     assert result.returncode == 99
     assert "PANIC: ro-root:" in result.stdout

@@ -6,8 +6,8 @@ log_failure_msg() { [ "${quiet-}" = y ] || printf 'Failure: %s\n' "$*"; }
 panic() { printf 'PANIC: %s\n' "$*"; exit 99; }
 # Programs: mount and umount act on a fake table; the rest are recorded and
 # fail when $FAKE_FAIL matches, else do their real work in the test's tree.
-mount() { python3 "$FAKE_DIR/fake_mount.py" mount "$@"; }
-umount() { python3 "$FAKE_DIR/fake_mount.py" umount "$@"; }
+mount() { "$FAKE_PYTHON" "$FAKE_DIR/fake_mount.py" mount "$@"; }
+umount() { "$FAKE_PYTHON" "$FAKE_DIR/fake_mount.py" umount "$@"; }
 fake_record() {
 	printf '%s\n' "$*" >>"$FAKE_CALLS"
 	case "$*" in

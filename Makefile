@@ -1,0 +1,59 @@
+# ro-root: the two commands of the README, each doing its own set-up on a
+# fresh Debian 12 machine (as root, or with sudo available).
+#
+#   make deb     build dist/ro-root_<version>_all.deb
+#   make check   every test: unit, linters, lintian, piuparts and VM boots
+#   make test    the quick loop: everything but piuparts and VM boots
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Debian packages the builder needs, and those the tests need on top.
+BUILD_DEBS := dpkg-dev lintian gzip python3 python3-venv
+TEST_DEBS  := $(BUILD_DEBS) dash shellcheck faketime piuparts mmdebstrap \
+              qemu-system-x86 e2fsprogs
+
+# apt-ensure PACKAGES: install whatever of PACKAGES is missing (one apt run).
+define apt-ensure
+	@missing=$$(for p in $(1); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing" $$missing; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: deb check test clean build-deps test-deps
+
+deb: build-deps $(VENV)/.build-deps
+	$(VPY) build.py deb
+
+check: test-deps $(VENV)/.test-deps
+	$(VPY) -m pytest -m "" tests
+
+test: test-deps $(VENV)/.test-deps
+	$(VPY) -m pytest tests
+
+build-deps:
+	$(call apt-ensure,$(BUILD_DEBS))
+
+test-deps:
+	$(call apt-ensure,$(TEST_DEBS))
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.build-deps: requirements.txt | $(VENV)/bin/python
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-test.txt | $(VENV)/bin/python
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+clean:
+	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache
