@@ -119,6 +119,8 @@ class Image:
     debs: tuple[Path, ...]
     # The initrd differs from the base tarball's: installing the debs rebuilt it.
     initrd_rebuilt: bool
+    # What the initrd holds (lsinitramfs run in the image tree), without a leading "./".
+    initrd_files: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ def cache_key(spec: ImageSpec) -> str:
 def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
     """The cached base tarball for SPEC, built with mmdebstrap if missing."""
     cache = cache or cache_dir()
-    target = cache / f"base-{spec.suite}-{spec.init}-{spec.mode}-{cache_key(spec)}.tar"
+    family = f"base-{spec.suite}-{spec.init}-{spec.mode}"
+    target = cache / f"{family}-{cache_key(spec)}.tar"
     if target.is_file():
         log.info("base image: %s (cached)", target)
         return target
@@ -225,6 +228,11 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
         partial.rename(target)
     finally:
         partial.unlink(missing_ok=True)
+    # Each is about 700 MB: drop the ones this spec's older probe or options produced.
+    for stale in cache.glob(f"{family}-*.tar"):
+        if stale != target:
+            log.info("base image: removing outdated %s", stale)
+            stale.unlink(missing_ok=True)
     log.info("base image: built in %.0f s", time.monotonic() - started)
     return target
 
@@ -287,22 +295,25 @@ def _remove_tree(tree: Path) -> None:
 
 @contextmanager
 def chroot_mounts(root: Path) -> Iterator[None]:
-    """/proc, /sys and /dev inside ROOT for the duration; always unmounted afterwards."""
+    """/proc, /sys and /dev (with /dev/pts) inside ROOT for the duration; always unmounted.
+
+    /dev is a recursive bind made a slave, so that nothing mounted or unmounted under it in
+    the chroot propagates back to the host's /dev (on hosts where / is a shared mount).
+    """
     mounted: list[Path] = []
     try:
-        for options, inside in (
-            (["-t", "proc", "proc"], "proc"),
-            (["-t", "sysfs", "sysfs"], "sys"),
-            (["--bind", "/dev"], "dev"),
-        ):
-            target = root / inside
-            run(["mount", *options, target])
-            mounted.append(target)
+        run(["mount", "-t", "proc", "proc", root / "proc"])
+        mounted.append(root / "proc")
+        run(["mount", "-t", "sysfs", "sysfs", root / "sys"])
+        mounted.append(root / "sys")
+        run(["mount", "--rbind", "/dev", root / "dev"])
+        mounted.append(root / "dev")
+        run(["mount", "--make-rslave", root / "dev"])
         yield
     finally:
         for target in reversed(mounted):
-            if run(["umount", target], check=False).returncode != 0:
-                run(["umount", "--lazy", target], check=False)
+            if run(["umount", "-R", target], check=False).returncode != 0:
+                run(["umount", "-R", "--lazy", target], check=False)
         left = _mounts_under(root)
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
@@ -408,6 +419,12 @@ def prepare_image(
         initrd_source = _only(tree, "initrd.img-*")
         shutil.copyfile(initrd_source, initrd)
         rebuilt = file_sha256(initrd_source) != initrd_before
+        listing = run(
+            ["chroot", tree, "lsinitramfs", f"/boot/{initrd_source.name}"],
+            capture=True,
+            env=_CHROOT_ENV,
+        ).stdout
+        initrd_files = frozenset(line.removeprefix("./") for line in listing.splitlines())
         disk = workdir / "disk.img"
         disk.unlink(missing_ok=True)
         with disk.open("wb") as stream:
@@ -425,6 +442,7 @@ def prepare_image(
         initrd=initrd,
         debs=debs,
         initrd_rebuilt=rebuilt,
+        initrd_files=initrd_files,
     )
 
 

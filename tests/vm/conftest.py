@@ -1,0 +1,46 @@
+"""Fixtures of the VM boot tests (pytest -m vm tests/vm): the host check and the .deb."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from ro_root import vm
+from ro_root.proc import run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vm_host() -> None:
+    """A host that cannot boot the images fails the VM tests loudly: never a skip."""
+    problems = vm.check_host()
+    if problems:
+        pytest.fail("VM tests cannot run on this host:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ro_root_deb() -> Path:
+    """The package under test: $RO_ROOT_DEB, or what `python3 build.py` builds now."""
+    given = os.environ.get("RO_ROOT_DEB")
+    if given:
+        path = Path(given).resolve()
+        if not path.is_file():
+            pytest.fail(f"RO_ROOT_DEB={given}: no such file", pytrace=False)
+        return path
+    proc = run([sys.executable, "build.py"], check=False, capture=True, cwd=REPO)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        pytest.fail(
+            f"python3 build.py failed (exit status {proc.returncode}):\n{proc.stderr.strip()}",
+            pytrace=False,
+        )
+    path = Path(lines[-1])
+    if not path.is_absolute():
+        path = REPO / path
+    if not path.is_file() or path.suffix != ".deb":
+        pytest.fail(f"python3 build.py printed {lines[-1]!r}, not a .deb file", pytrace=False)
+    return path
