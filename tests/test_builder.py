@@ -7,41 +7,13 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from debian.changelog import Changelog
 from debian.deb822 import Deb822
-
-REPO = Path(__file__).resolve().parent.parent
-# What the builder reads: copied to make variant trees for error and reproducibility tests.
-TREE = ("build.py", "ro_root", "debian", "hooks", "scripts")
-
-
-def copy_tree(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in TREE:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def build(
-    tree: Path, *args: str, env: Mapping[str, str] | None = None, prefix: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, sys.executable, str(tree / "build.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+from support import REPO, add_changelog_entry, build_deb, copy_source, run_build
 
 
 def changelog_version() -> str:
@@ -51,9 +23,7 @@ def changelog_version() -> str:
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    proc = build(REPO, "deb", "--out", str(out), "--no-lintian")
-    assert proc.returncode == 0, proc.stderr
-    path = Path(proc.stdout.strip().splitlines()[-1])
+    path = build_deb(out)
     assert path.parent == out
     return path
 
@@ -86,8 +56,8 @@ def control_file(deb: Path, name: str, tmp_path: Path) -> str:
 
 
 def test_default_command_builds_into_dist_and_prints_the_path(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
-    proc = build(tree)
+    tree = copy_source(tmp_path / "src")
+    proc = run_build(tree)
     assert proc.returncode == 0, proc.stderr
     expected = tree / "dist" / f"ro-root_{changelog_version()}_all.deb"
     assert proc.stdout.strip().splitlines()[-1] == str(expected)
@@ -102,14 +72,9 @@ def test_version_comes_from_the_changelog(deb: Path) -> None:
 
 
 def test_version_change_in_changelog_changes_the_package(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
-    changelog = tree / "debian/changelog"
-    entry = (
-        "ro-root (9.8.7) unstable; urgency=medium\n\n  * Test entry.\n\n"
-        " -- Tester <tester@example.org>  Wed, 25 Nov 2026 10:00:00 +0000\n\n"
-    )
-    changelog.write_text(entry + changelog.read_text())
-    proc = build(tree, "deb", "--out", str(tmp_path / "out"), "--no-lintian")
+    tree = copy_source(tmp_path / "src")
+    add_changelog_entry(tree, "9.8.7", author="Tester <tester@example.org>")
+    proc = run_build(tree, "deb", "--out", str(tmp_path / "out"), "--no-lintian")
     assert proc.returncode == 0, proc.stderr
     deb = tmp_path / "out" / "ro-root_9.8.7_all.deb"
     assert control_of(deb)["Version"] == "9.8.7"
@@ -231,16 +196,16 @@ def test_two_builds_are_byte_identical_whatever_clock_tz_umask_and_directory(
     assert shutil.which("faketime"), "faketime is needed (make check installs it)"
     old = os.umask(0o002)
     try:
-        tree_a = copy_tree(tmp_path / "a" / "src")
+        tree_a = copy_source(tmp_path / "a" / "src")
     finally:
         os.umask(old)
     old = os.umask(0o077)
     try:
-        tree_b = copy_tree(tmp_path / "b-elsewhere" / "deeper" / "src")
+        tree_b = copy_source(tmp_path / "b-elsewhere" / "deeper" / "src")
     finally:
         os.umask(old)
-    a = build(tree_a, "deb", "--no-lintian", env={"TZ": "UTC"})
-    b = build(
+    a = run_build(tree_a, "deb", "--no-lintian", env={"TZ": "UTC"})
+    b = run_build(
         tree_b,
         "deb",
         "--no-lintian",
@@ -267,14 +232,14 @@ def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -
 
 
 def test_unknown_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
-    proc = build(tree, "--frobnicate")
+    tree = copy_source(tmp_path / "src")
+    proc = run_build(tree, "--frobnicate")
     assert proc.returncode == 2
     assert_one_error_line(proc, "--frobnicate")
-    proc = build(tree, "deb", "--frobnicate")
+    proc = run_build(tree, "deb", "--frobnicate")
     assert proc.returncode == 2
     assert_one_error_line(proc, "--frobnicate")
-    proc = build(tree, "nonsense")
+    proc = run_build(tree, "nonsense")
     assert proc.returncode == 2
     assert_one_error_line(proc, "nonsense")
     assert not (tree / "dist").exists()
@@ -297,50 +262,50 @@ def test_unknown_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_malformed_changelog_is_one_line_and_nothing_written(
     tmp_path: Path, text: str, word: str
 ) -> None:
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     (tree / "debian/changelog").write_text(text, encoding="latin-1")
-    proc = build(tree)
+    proc = run_build(tree)
     assert proc.returncode == 1
     assert_one_error_line(proc, word)
     assert not (tree / "dist").exists() or not list((tree / "dist").iterdir())
 
 
 def test_unreadable_changelog_is_one_line(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     (tree / "debian/changelog").unlink()
     (tree / "debian/changelog").mkdir()  # unreadable even for root
-    proc = build(tree)
+    proc = run_build(tree)
     assert proc.returncode == 1
     assert_one_error_line(proc, "cannot read", "changelog")
 
 
 def test_missing_dpkg_deb_is_one_line_naming_the_package(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    proc = build(tree, env={"PATH": str(bin_dir)})
+    proc = run_build(tree, env={"PATH": str(bin_dir)})
     assert proc.returncode == 1
     assert_one_error_line(proc, "dpkg-deb not found", "apt-get install dpkg")
     assert not (tree / "dist").exists()
 
 
 def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    proc = build(tree, "deb", "--no-lintian", "--out", str(blocker / "dist"))
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(blocker / "dist"))
     assert proc.returncode == 1
     assert_one_error_line(proc, "cannot create")
 
 
 def test_lintian_failure_leaves_nothing_in_dist(tmp_path: Path) -> None:
     assert shutil.which("lintian"), "lintian is needed (make check installs it)"
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     install = tree / "debian/install"
     install.write_text(
         "".join(line for line in install.read_text().splitlines(True) if "copyright" not in line)
     )
-    proc = build(tree)
+    proc = run_build(tree)
     assert proc.returncode == 1
     assert "no-copyright-file" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("build.py: error: lintian found")
@@ -348,9 +313,9 @@ def test_lintian_failure_leaves_nothing_in_dist(tmp_path: Path) -> None:
 
 
 def test_install_manifest_errors_name_file_and_line(tmp_path: Path) -> None:
-    tree = copy_tree(tmp_path / "src")
+    tree = copy_source(tmp_path / "src")
     install = tree / "debian/install"
     install.write_text(install.read_text() + "hooks/ro-root /usr/bin/x 0777\n")
-    proc = build(tree, "deb", "--no-lintian")
+    proc = run_build(tree, "deb", "--no-lintian")
     assert proc.returncode == 1
     assert_one_error_line(proc, "debian/install:")
