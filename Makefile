@@ -4,6 +4,7 @@
 #   make deb     build dist/ro-root_<version>_all.deb
 #   make check   every test: unit, linters, lintian, piuparts and VM boots
 #   make test    the quick loop: everything but piuparts and VM boots
+#   make demo    boot a small Debian image with ro-root on this terminal
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,8 +13,8 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages the builder needs, and those the tests need on top.
 BUILD_DEBS := dpkg-dev lintian gzip python3 python3-venv
-TEST_DEBS  := $(BUILD_DEBS) dash shellcheck faketime piuparts mmdebstrap \
-              qemu-system-x86 e2fsprogs
+VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs
+TEST_DEBS  := $(BUILD_DEBS) $(VM_DEBS) dash shellcheck faketime piuparts
 
 # apt-ensure PACKAGES: install whatever of PACKAGES is missing (one apt run).
 define apt-ensure
@@ -27,7 +28,7 @@ define apt-ensure
 	fi
 endef
 
-.PHONY: deb check test clean build-deps test-deps
+.PHONY: deb check test demo clean build-deps test-deps demo-deps
 
 deb: build-deps $(VENV)/.build-deps
 	$(VPY) build.py deb
@@ -38,11 +39,17 @@ check: test-deps $(VENV)/.test-deps
 test: test-deps $(VENV)/.test-deps
 	$(VPY) -m pytest tests
 
+demo: demo-deps $(VENV)/.build-deps
+	$(VPY) build.py demo
+
 build-deps:
 	$(call apt-ensure,$(BUILD_DEBS))
 
 test-deps:
 	$(call apt-ensure,$(TEST_DEBS))
+
+demo-deps:
+	$(call apt-ensure,$(BUILD_DEBS) $(VM_DEBS))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -37,7 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     deb.add_argument(
         "--no-lintian", dest="lintian", action="store_false", help="do not run lintian"
     )
+    demo = commands.add_parser(
+        "demo",
+        help="build the package and boot a small Debian image with it on this terminal",
+        description="Build dist/*.deb, install it into a cached Debian minbase image and boot "
+        "it in qemu with the serial console here. Log in as root, password root; quit with "
+        "Ctrl-A X. Needs root, mmdebstrap and qemu-system-x86.",
+    )
+    demo.add_argument("--suite", default="bookworm", help="Debian suite (default: bookworm)")
+    demo.add_argument(
+        "--init", choices=("systemd", "sysvinit"), default="systemd", help="init system"
+    )
+    demo.add_argument("--busybox", action="store_true", help="include busybox in the image")
+    demo.add_argument(
+        "--append",
+        action="append",
+        default=[],
+        metavar="PARAM",
+        help="extra kernel parameter, e.g. ro-root=disabled (repeatable)",
+    )
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ro_root import vm  # only the demo needs the VM harness
+
+    deb = build_deb(SOURCE, SOURCE / "dist")
+    spec = vm.ImageSpec(suite=args.suite, init=args.init, busybox=args.busybox, probe=False)
+    return vm.demo([deb], spec, append=args.append)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "deb":
             print(build_deb(SOURCE, args.out, check_lintian=args.lintian))
+        elif args.command == "demo":
+            return _demo(args)
     except UserError as exc:
         if args.debug:
             raise
