@@ -477,8 +477,12 @@ def parse_probe(text: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
     None if the log has no complete probe section.
     """
     lines = [line.rstrip("\r") for line in text.splitlines()]
+    # The marker may follow a prompt that another program left on the console.
+    begins = [n for n, line in enumerate(lines) if line.endswith(PROBE_BEGIN)]
+    if not begins:
+        return None
+    begin = begins[-1]
     try:
-        begin = lines.index(PROBE_BEGIN)
         end = lines.index(PROBE_END, begin)
     except ValueError:
         return None

@@ -40,4 +40,9 @@ if [ "$init" = systemd ]; then
 else
 	# initscripts' /etc/init.d/rc.local runs this if it is executable.
 	install -m 0755 "$here/rc.local" "$root/etc/rc.local"
+	# A `single` boot never reaches rc.local: init runs only the runlevel S
+	# entries of inittab, and waits on sulogin. Start the probe there too,
+	# before sulogin's `wait` entry.
+	sed -i 's|^~~:S:wait:|rrpb:S:once:/usr/local/sbin/ro-root-probe\n&|' "$root/etc/inittab"
+	grep -q '^rrpb:S:once:' "$root/etc/inittab"
 fi

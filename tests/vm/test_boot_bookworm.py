@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from vmtest import BootSequence, fstab_entries
 
 from ro_root import vm
 from ro_root.errors import UserError
@@ -30,36 +31,6 @@ BOOTS = {
 }
 
 
-class BootSequence:
-    """Boots the module's image in the order of BOOTS, once each, on first demand.
-
-    A boot that fails is recorded and fails only the tests that ask for it, so a broken
-    overlay boot does not hide whether the fallback boots work.
-    """
-
-    def __init__(self, image: vm.Image) -> None:
-        self.image = image
-        self.outcomes: dict[str, vm.BootResult | str] = {}
-        self.disk_sha256: dict[str, str] = {}
-
-    def __call__(self, name: str) -> vm.BootResult:
-        for step, append in BOOTS.items():
-            if step not in self.outcomes:
-                before = vm.file_sha256(self.image.disk)
-                try:
-                    self.outcomes[step] = vm.boot(self.image, append)
-                except UserError as exc:  # its message has the serial log's path and tail
-                    self.outcomes[step] = str(exc)
-                self.disk_sha256[step] = before
-                self.disk_sha256[step + "+"] = vm.file_sha256(self.image.disk)
-            if step == name:
-                break
-        outcome = self.outcomes[name]
-        if isinstance(outcome, str):
-            pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
-        return outcome
-
-
 @pytest.fixture(scope="module")
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
     try:
@@ -70,16 +41,7 @@ def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Ima
 
 @pytest.fixture(scope="module")
 def boots(image: vm.Image) -> BootSequence:
-    return BootSequence(image)
-
-
-def fstab_entries(boot: vm.BootResult) -> list[list[str]]:
-    """The guest's /etc/fstab lines that are in effect (not comments), split in fields."""
-    return [
-        line.split()
-        for line in boot.numbered("fstab")
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    return BootSequence(image, BOOTS)
 
 
 # --- the image ------------------------------------------------------------------------------
@@ -141,7 +103,7 @@ def test_default_boot_fstab_has_root_disabled_and_a_header(boots: BootSequence) 
 
 def test_default_boot_leaves_disk_image_unchanged(boots: BootSequence) -> None:
     boot = boots("overlay")
-    assert boots.disk_sha256["overlay"] == boots.disk_sha256["overlay+"], (
+    assert boots.disk_before["overlay"] == boots.disk_after["overlay"], (
         f"the overlay boot changed {boot.image.disk}\n{boot.describe()}"
     )
 
