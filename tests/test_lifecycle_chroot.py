@@ -198,9 +198,21 @@ def test_reinstall_reconfigure_and_upgrade_are_idempotent(root: Root, tmp_path: 
     assert_plain_state(root, initscripts=True)
 
 
-def test_removal_without_initscripts_leaves_no_checkroot(root: Root, tmp_path: Path) -> None:
+def test_purge_without_initscripts_leaves_no_file_diversion_or_debconf_entry(
+    root: Root, tmp_path: Path
+) -> None:
     deb = build(tmp_path / "dist")
     install(root, deb)
     assert_installed_state(root, initscripts=False)
+    owned = root.sh("dpkg-query -L ro-root").stdout.split()
+    files = [path for path in owned if not root.file(path).is_dir()]
+    assert "/usr/share/initramfs-tools/scripts/ro-root-functions" in files
     root.sh("apt-get purge -y ro-root")
     assert_plain_state(root, initscripts=False)
+    assert [
+        path for path in files if root.file(path).exists() or root.file(path).is_symlink()
+    ] == []
+    assert not root.file("/usr/libexec/ro-root").exists()
+    assert not root.file("/usr/share/doc/ro-root").exists()
+    assert root.sh("dpkg-query -W ro-root", check=False).returncode != 0
+    assert root.sh("debconf-show ro-root").stdout == ""
