@@ -18,6 +18,7 @@ and the serial console on the terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from debian.debian_support import Version as DebianVersion
+
 from ro_root.errors import UserError, die
 from ro_root.proc import require, run
 
@@ -47,6 +50,11 @@ DEFAULT_BOOT_TIMEOUT = 300.0
 DISK_SIZE = 3 * 1024**3
 BASE_CMDLINE = ("root=/dev/vda", "ro", "console=ttyS0", "panic=-1")
 LOG_TAIL_LINES = 40
+# The init-bottom script as lsinitramfs lists it: present iff the initrd carries ro-root.
+PAYLOAD_IN_INITRD = "scripts/init-bottom/ro-root"
+# Installed into each image when it is prepared, so that editing the probe does not
+# invalidate the cached base tarballs (it is left out of their cache key).
+PROBE = "ro-root-probe"
 
 # Host programs the harness runs, with the Debian package that provides each.
 HOST_PROGRAMS = {
@@ -57,6 +65,8 @@ HOST_PROGRAMS = {
     "chroot": "coreutils",
     "mount": "mount",
     "umount": "mount",
+    "debugfs": "e2fsprogs",
+    "lsinitramfs": "initramfs-tools-core",
 }
 
 _CHROOT_ENV = {
@@ -76,6 +86,9 @@ class ImageSpec:
     init: Literal["systemd", "sysvinit"] = "systemd"
     busybox: bool = False
     extra_packages: tuple[str, ...] = ()
+    # Also install the suite's backports kernel: an image with two kernels, the distribution's
+    # one being the older.
+    backports_kernel: bool = False
     # True: test image (probe runs at boot, prints facts, powers off; no getty on ttyS0).
     # False: demo image (no probe, getty on ttyS0, root password "root").
     probe: bool = True
@@ -108,19 +121,54 @@ DEMO_SPEC = ImageSpec(probe=False)
 
 
 @dataclass(frozen=True)
+class Kernel:
+    """One kernel installed in an image, with its initrd, copied out for qemu's -kernel/-initrd."""
+
+    version: str
+    vmlinuz: Path
+    initrd: Path
+    # What the initrd holds (lsinitramfs), without a leading "./".
+    initrd_files: frozenset[str]
+
+    @property
+    def has_payload(self) -> bool:
+        return PAYLOAD_IN_INITRD in self.initrd_files
+
+
+@dataclass(frozen=True)
 class Image:
-    """A bootable disk image with the kernel and initrd taken out of it."""
+    """A bootable disk image with its kernels and initrds taken out of it."""
 
     spec: ImageSpec
     directory: Path
     disk: Path
-    kernel: Path
-    initrd: Path
     debs: tuple[Path, ...]
-    # The initrd differs from the base tarball's: installing the debs rebuilt it.
+    # Every installed kernel, newest first; boot() uses the newest unless told otherwise.
+    kernels: tuple[Kernel, ...]
+    # The newest initrd differs from the base tarball's: installing the debs rebuilt it.
     initrd_rebuilt: bool
-    # What the initrd holds (lsinitramfs run in the image tree), without a leading "./".
-    initrd_files: frozenset[str]
+
+    @property
+    def newest(self) -> Kernel:
+        return self.kernels[0]
+
+    @property
+    def kernel(self) -> Path:
+        return self.newest.vmlinuz
+
+    @property
+    def initrd(self) -> Path:
+        return self.newest.initrd
+
+    @property
+    def initrd_files(self) -> frozenset[str]:
+        return self.newest.initrd_files
+
+    def find_kernel(self, version: str) -> Kernel:
+        for kernel in self.kernels:
+            if kernel.version == version:
+                return kernel
+        die(f"{self.disk}: no kernel {version} (has {', '.join(k.version for k in self.kernels)})")
 
 
 @dataclass(frozen=True)
@@ -185,7 +233,8 @@ def file_sha256(path: Path) -> str:
 
 def mmdebstrap_argv(spec: ImageSpec, output: Path, vmfiles: Path = VMFILES) -> list[str]:
     # mmdebstrap runs the hook with sh -c and the chroot directory as "$1".
-    hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init}'
+    kernel = "backports" if spec.backports_kernel else "distribution"
+    hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init} {kernel}'
     return [
         "mmdebstrap",
         "--variant=minbase",
@@ -204,7 +253,7 @@ def cache_key(spec: ImageSpec) -> str:
     digest = hashlib.sha256()
     argv = mmdebstrap_argv(spec, Path("OUT"), Path("VMFILES"))
     digest.update(json.dumps([repr(spec), argv]).encode())
-    for path in sorted(VMFILES.iterdir()):
+    for path in sorted(p for p in VMFILES.iterdir() if p.name != PROBE):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -212,7 +261,15 @@ def cache_key(spec: ImageSpec) -> str:
 def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
     """The cached base tarball for SPEC, built with mmdebstrap if missing."""
     cache = cache or cache_dir()
-    family = f"base-{spec.suite}-{spec.init}-{spec.mode}"
+    # Tarballs of one family replace each other; each variant of a spec is a family of its own.
+    family = "-".join(
+        [
+            f"base-{spec.suite}-{spec.init}-{spec.mode}",
+            *(["busybox"] if spec.busybox else []),
+            *(["bpo"] if spec.backports_kernel else []),
+            *(["extra", *spec.extra_packages] if spec.extra_packages else []),
+        ]
+    )
     target = cache / f"{family}-{cache_key(spec)}.tar"
     if target.is_file():
         log.info("base image: %s (cached)", target)
@@ -319,11 +376,27 @@ def chroot_mounts(root: Path) -> Iterator[None]:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
 
-def _only(tree: Path, pattern: str) -> Path:
-    found = sorted((tree / "boot").glob(pattern))
-    if len(found) != 1:
-        die(f"expected exactly one /boot/{pattern} in the image, found {len(found)}")
-    return found[0]
+def _newest_first(versions: Iterator[str] | Sequence[str]) -> list[str]:
+    """Kernel versions in the order `linux-version sort --reverse` gives (Debian ordering)."""
+    return sorted(versions, key=DebianVersion, reverse=True)
+
+
+def _boot_versions(names: Sequence[str]) -> list[str]:
+    """Versions that have both a vmlinuz-V and an initrd.img-V among NAMES, newest first."""
+    vmlinuz = {n.removeprefix("vmlinuz-") for n in names if n.startswith("vmlinuz-")}
+    initrd = {n.removeprefix("initrd.img-") for n in names if n.startswith("initrd.img-")}
+    versions = _newest_first(sorted(vmlinuz & initrd))
+    if not versions:
+        die(f"no kernel with an initrd in /boot (found: {' '.join(sorted(names)) or 'nothing'})")
+    return versions
+
+
+def _lsinitramfs(initrd: Path, chroot: Path | None = None) -> frozenset[str]:
+    argv: list[str | Path] = ["lsinitramfs", initrd]
+    if chroot is not None:
+        argv = ["chroot", chroot, "lsinitramfs", f"/{initrd.relative_to(chroot)}"]
+    listing = run(argv, capture=True, env=_CHROOT_ENV).stdout
+    return frozenset(line.removeprefix("./") for line in listing.splitlines())
 
 
 def _install_debs(tree: Path, debs: Sequence[Path], log_path: Path) -> None:
@@ -401,9 +474,16 @@ def prepare_image(
                 tree,
             ]
         )
-        initrd_before = file_sha256(_only(tree, "initrd.img-*"))
-        if debs:
-            _install_debs(tree, debs, workdir / "install.log")
+        boot_dir = tree / "boot"
+        newest = _boot_versions([p.name for p in boot_dir.iterdir()])[0]
+        initrd_before = file_sha256(boot_dir / f"initrd.img-{newest}")
+        # One apt run per .deb, in order: [old, new] is an upgrade.
+        for number, deb in enumerate(debs, start=1):
+            _install_debs(tree, [deb], workdir / f"install-{number}.log")
+        if spec.probe:
+            probe = tree / "usr/local/sbin" / PROBE
+            shutil.copyfile(VMFILES / PROBE, probe)
+            probe.chmod(0o755)
         _check_busybox(
             spec,
             _parse_dpkg_status((tree / "var/lib/dpkg/status").read_text()),
@@ -413,18 +493,18 @@ def prepare_image(
             for path in ("bin/busybox", "usr/bin/busybox", "sbin/busybox", "usr/sbin/busybox"):
                 if (tree / path).exists():
                     die(f"image tree {tree}: /{path} exists but the image must have no busybox")
-        kernel = workdir / "vmlinuz"
-        initrd = workdir / "initrd.img"
-        shutil.copyfile(_only(tree, "vmlinuz-*"), kernel)
-        initrd_source = _only(tree, "initrd.img-*")
-        shutil.copyfile(initrd_source, initrd)
-        rebuilt = file_sha256(initrd_source) != initrd_before
-        listing = run(
-            ["chroot", tree, "lsinitramfs", f"/boot/{initrd_source.name}"],
-            capture=True,
-            env=_CHROOT_ENV,
-        ).stdout
-        initrd_files = frozenset(line.removeprefix("./") for line in listing.splitlines())
+        kernels = []
+        for version in _boot_versions([p.name for p in boot_dir.iterdir()]):
+            kernels.append(
+                _copy_kernel(
+                    version,
+                    boot_dir,
+                    workdir / "kernels" / version,
+                    # The image's own lsinitramfs knows its compression.
+                    _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
+                )
+            )
+        rebuilt = file_sha256(boot_dir / f"initrd.img-{kernels[0].version}") != initrd_before
         disk = workdir / "disk.img"
         disk.unlink(missing_ok=True)
         with disk.open("wb") as stream:
@@ -438,19 +518,52 @@ def prepare_image(
         spec=spec,
         directory=workdir,
         disk=disk,
-        kernel=kernel,
-        initrd=initrd,
         debs=debs,
+        kernels=tuple(kernels),
         initrd_rebuilt=rebuilt,
-        initrd_files=initrd_files,
     )
+
+
+def _copy_kernel(version: str, boot_dir: Path, dest: Path, files: frozenset[str]) -> Kernel:
+    dest.mkdir(parents=True, exist_ok=True)
+    vmlinuz, initrd = dest / "vmlinuz", dest / "initrd.img"
+    shutil.copyfile(boot_dir / f"vmlinuz-{version}", vmlinuz)
+    shutil.copyfile(boot_dir / f"initrd.img-{version}", initrd)
+    return Kernel(version=version, vmlinuz=vmlinuz, initrd=initrd, initrd_files=files)
+
+
+def refresh_kernels(image: Image) -> Image:
+    """IMAGE with kernels and initrds taken anew from its disk (after a boot changed /boot).
+
+    Reads the ext4 image with debugfs, which opens it read-only: the disk is not written.
+    """
+    require("debugfs", "e2fsprogs")
+    require("lsinitramfs", "initramfs-tools-core")
+    listing = run(["debugfs", "-R", "ls -p /boot", image.disk], capture=True).stdout
+    # debugfs -p lines: /INODE/MODE/UID/GID/NAME/SIZE/
+    names = [f.split("/")[5] for f in listing.splitlines() if f.count("/") >= 7]
+    number = len(list(image.directory.glob("refresh-*"))) + 1
+    staging = image.directory / f"refresh-{number:02d}"
+    staging.mkdir()
+    kernels = []
+    for version in _boot_versions(names):
+        for name in (f"vmlinuz-{version}", f"initrd.img-{version}"):
+            run(["debugfs", "-R", f"dump /boot/{name} {staging / name}", image.disk], capture=True)
+            if not (staging / name).is_file():
+                die(f"debugfs could not copy /boot/{name} out of {image.disk}")
+        files = _lsinitramfs(staging / f"initrd.img-{version}")
+        kernels.append(_copy_kernel(version, staging, staging / version, files))
+    return dataclasses.replace(image, kernels=tuple(kernels))
 
 
 # --- 3. boot -------------------------------------------------------------------------------
 
 
-def qemu_argv(image: Image, cmdline: str, serial: Path | None) -> list[str]:
+def qemu_argv(
+    image: Image, cmdline: str, serial: Path | None, kernel: Kernel | None = None
+) -> list[str]:
     """The qemu command line; SERIAL None means the console on this terminal (-nographic)."""
+    kernel = kernel or image.newest
     argv = [
         "qemu-system-x86_64",
         "-accel", "tcg,thread=multi",
@@ -460,8 +573,8 @@ def qemu_argv(image: Image, cmdline: str, serial: Path | None) -> list[str]:
         "-no-reboot",
         "-nic", "none",
         "-drive", f"file={image.disk},format=raw,if=virtio",
-        "-kernel", str(image.kernel),
-        "-initrd", str(image.initrd),
+        "-kernel", str(kernel.vmlinuz),
+        "-initrd", str(kernel.initrd),
         "-append", cmdline,
     ]  # fmt: skip
     if serial is None:
@@ -509,21 +622,30 @@ def boot(
     image: Image,
     append: Sequence[str] = (),
     *,
+    expect: str | None = None,
+    kernel: str | None = None,
     timeout: float = DEFAULT_BOOT_TIMEOUT,
 ) -> BootResult:
-    """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not."""
+    """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not.
+
+    EXPECT is the outcome the boot must have, as /run/ro-root/state says it (active, skipped,
+    failed, or none when ro-root is not installed): another outcome fails with the facts.
+    KERNEL is a kernel version of the image (default: the newest).
+    """
     if not image.spec.probe:
         die("boot() needs an image with the probe; use demo() for an interactive boot")
     require("qemu-system-x86_64", "qemu-system-x86")
+    chosen = image.find_kernel(kernel) if kernel else image.newest
     cmdline = " ".join((*BASE_CMDLINE, *append))
     number = len(list(image.directory.glob("boot-*.log"))) + 1
-    log_path = image.directory / f"boot-{number:02d}-{_slug(' '.join(append))}.log"
+    label = " ".join((f"expect-{expect}" if expect else "", *append))
+    log_path = image.directory / f"boot-{number:02d}-{_slug(label)}.log"
     log_path.unlink(missing_ok=True)
     started = time.monotonic()
     clean = False
     try:
         proc = run(
-            qemu_argv(image, cmdline, log_path),
+            qemu_argv(image, cmdline, log_path, chosen),
             check=False,
             capture=True,
             input="",
@@ -538,7 +660,7 @@ def boot(
     seconds = time.monotonic() - started
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     parsed = parse_probe(text)
-    where = f"boot with '{cmdline}' of {image.disk}"
+    where = f"boot of kernel {chosen.version} with '{cmdline}' of {image.disk}"
     if parsed is None:
         die(
             f"{where}: no complete probe report on the serial console after {seconds:.0f} s; "
@@ -552,7 +674,7 @@ def boot(
         )
     facts, stray = parsed
     log.info("boot: '%s' took %.0f s (%s)", cmdline, seconds, log_path)
-    return BootResult(
+    result = BootResult(
         image=image,
         cmdline=cmdline,
         log_path=log_path,
@@ -561,6 +683,12 @@ def boot(
         seconds=seconds,
         stray=stray,
     )
+    if expect is not None and facts.get("rorootstate") != expect:
+        die(
+            f"{where}: expected ro-root to be {expect}, it is {facts.get('rorootstate')} "
+            f"({facts.get('rorootreason', '')})\n{result.describe()}"
+        )
+    return result
 
 
 # --- demo ----------------------------------------------------------------------------------

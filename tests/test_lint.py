@@ -20,6 +20,10 @@ SHELL_FILES = (
     "scripts/ro-root-functions",
     "debian/checkroot.sh",
     "tests/shlib/stubs.sh",
+    "ro_root/vmfiles/customize.sh",
+    "ro_root/vmfiles/policy-rc.d",
+    "ro_root/vmfiles/rc.local",
+    "ro_root/vmfiles/ro-root-probe",
 )
 
 
