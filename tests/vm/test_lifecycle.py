@@ -10,7 +10,9 @@ boots, in order:
 3. after removal: a plain writable ext4 root where what boot 2 wrote is still there.
 
 Upgrade image: Debian 12 with systemd; the previous version of the package is installed, then
-the current one over it (two apt runs), and the system must still boot read-only.
+the current one over it (two apt runs), and the system must still boot read-only. The same
+image then boots with the overlay module blacklisted: ro-root fails, loudly, and the normal
+root boots writable.
 """
 
 from __future__ import annotations
@@ -197,11 +199,18 @@ def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -
         pytest.fail(str(exc), pytrace=False)
 
 
-def test_upgrade_keeps_the_system_booting_read_only(upgrade_image: vm.Image) -> None:
+@pytest.fixture(scope="module")
+def upgraded_boot(upgrade_image: vm.Image) -> vm.BootResult:
+    return boot_or_fail(upgrade_image, expect="active")
+
+
+def test_upgrade_keeps_the_system_booting_read_only(
+    upgrade_image: vm.Image, upgraded_boot: vm.BootResult
+) -> None:
     assert upgrade_image.newest.has_payload
     install_log = (upgrade_image.directory / "install-2.log").read_text()
     assert "Preparing to unpack" in install_log and "over (" in install_log, install_log[-2000:]
-    boot = boot_or_fail(upgrade_image, expect="active")
+    boot = upgraded_boot
     facts = boot.facts
     assert facts["ro_root_version"] == upgrade_image.debs[1].name.split("_")[1], boot.describe()
     assert facts["root_fstype"] == "overlay", boot.describe()
@@ -209,3 +218,19 @@ def test_upgrade_keeps_the_system_booting_read_only(upgrade_image: vm.Image) -> 
     assert facts["diversions"] == (
         "diversion of /etc/init.d/checkroot.sh to /etc/init.d/checkroot.sh.ro-root.orig by ro-root"
     ), boot.describe()
+
+
+def test_missing_overlay_support_fails_safe_and_loud(
+    upgrade_image: vm.Image, upgraded_boot: vm.BootResult
+) -> None:
+    # A failure path on a real boot: the admin blacklisted the overlay module, so the boot
+    # script cannot mount the overlay; the root must be the normal one, and writable.
+    boot = boot_or_fail(upgrade_image, "modprobe.blacklist=overlay", expect="failed")
+    facts = boot.facts
+    assert "overlay" in facts["rorootreason"], boot.describe()
+    assert facts["root_fstype"] == "ext4", boot.describe()
+    assert "rw" in facts["root_options"].split(","), boot.describe()
+    assert facts["write_ok"] == "yes", boot.describe()
+    assert "ro-root: FAILED: the kernel has no overlay file system" in boot.log, boot.log_path
+    # The real fstab is in effect: nothing rewrote it.
+    assert any(line.startswith("/dev/vda") for line in boot.numbered("fstab")), boot.describe()
