@@ -1,10 +1,13 @@
 """Debian 12 minbase, systemd, no busybox, ro-root installed: what a user sees at boot.
 
-One image, three boots in a fixed order (each costs about a minute under TCG):
+One image, four boots in a fixed order (each costs about a minute under TCG), each with the
+outcome it must end in:
 
-1. default command line: the overlay is active; the disk image must not change;
-2. `ro-root=disabled`: the normal writable root; the overlay boot's write is gone;
-3. `single`: recovery boot, root writable; the write of boot 2 is still there.
+1. default command line: the overlay is active;
+2. default command line again ("reboot"): the overlay is active, what boot 1 wrote is gone,
+   and the disk image is byte-identical from before boot 1 to after boot 2;
+3. `ro-root=disabled`: skipped, the normal writable root;
+4. `single`: recovery boot, skipped, root writable; the write of boot 3 is still there.
 
 Under systemd `single` means rescue.target, whose sulogin waits for a root login on the
 console; the probe unit is also wanted by rescue.target, so it reports and powers off while
@@ -16,27 +19,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmtest import BootSequence, fstab_entries
+import vmtest
+from vmtest import Boot, BootSequence
 
 from ro_root import vm
-from ro_root.errors import UserError
 
 pytestmark = pytest.mark.vm
 
 SPEC = vm.ImageSpec(suite="bookworm", init="systemd", busybox=False)
 BOOTS = {
-    "overlay": (),
-    "disabled": ("ro-root=disabled",),
-    "single": ("single",),
+    "overlay": Boot((), expect="active"),
+    "reboot": Boot((), expect="active"),
+    "disabled": Boot(("ro-root=disabled",), expect="skipped"),
+    "single": Boot(("single",), expect="skipped"),
 }
 
 
 @pytest.fixture(scope="module")
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
-    try:
-        return vm.prepare_image(SPEC, [ro_root_deb], tmp_path_factory.mktemp("bookworm"))
-    except UserError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return vmtest.prepare(SPEC, ro_root_deb, tmp_path_factory.mktemp("bookworm"))
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +50,8 @@ def boots(image: vm.Image) -> BootSequence:
 
 def test_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(image: vm.Image) -> None:
     # prepare_image() already refuses an image whose dpkg status lists busybox.
-    assert image.initrd_rebuilt, "installing ro-root did not rebuild the initrd"
-    files = image.initrd_files
-    assert "scripts/init-bottom/ro-root" in files
-    assert "scripts/ro-root-functions" in files
-    assert not {"bin/busybox", "usr/bin/busybox"} & files, "busybox in the initrd"
+    problems = vmtest.image_problems(image)
+    assert not problems, problems
 
 
 # --- boot 1: the overlay --------------------------------------------------------------------
@@ -61,96 +59,64 @@ def test_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(image: vm.Im
 
 def test_default_boot_root_is_overlay(boots: BootSequence) -> None:
     boot = boots("overlay")
-    assert boot.facts["rorootstate"] == "active", boot.describe()
-    assert boot.facts["root_fstype"] == "overlay", boot.describe()
+    vmtest.expect(boot, vmtest.root_is_overlay(boot))
 
 
 def test_default_boot_real_root_is_read_only_on_ro(boots: BootSequence) -> None:
     boot = boots("overlay")
-    facts = boot.facts
-    assert facts["ro_fstype"] == "ext4", boot.describe()
-    assert facts["ro_source"] == "/dev/vda", boot.describe()
-    assert "ro" in facts["ro_options"].split(","), boot.describe()
-    assert facts["ro_write"] == "denied", boot.describe()
+    vmtest.expect(boot, vmtest.real_root_read_only_on_ro(boot))
 
 
 def test_default_boot_rw_is_tmpfs_owned_by_root_mode_755(boots: BootSequence) -> None:
     boot = boots("overlay")
-    facts = boot.facts
-    assert facts["rw_fstype"] == "tmpfs", boot.describe()
-    assert (facts["rw_mode"], facts["rw_owner"]) == ("755", "root"), boot.describe()
+    vmtest.expect(boot, vmtest.rw_is_tmpfs_of_root_755(boot))
 
 
 def test_default_boot_system_is_writable_and_healthy(boots: BootSequence) -> None:
     boot = boots("overlay")
-    facts = boot.facts
-    assert facts["write_ok"] == "yes", boot.describe()
-    assert facts["marker_written"] == "yes", boot.describe()
-    assert facts["failed_units_count"] == "0", boot.describe()
-    assert facts["system_state"] == "running", boot.describe()
-    assert facts["busybox_present"] == "no", boot.describe()
+    vmtest.expect(boot, vmtest.system_writable_and_healthy(boot))
 
 
 def test_default_boot_fstab_has_root_disabled_and_a_header(boots: BootSequence) -> None:
     boot = boots("overlay")
-    fstab = boot.numbered("fstab")
-    assert not [e for e in fstab_entries(boot) if e[1:2] == ["/"]], boot.describe()
-    assert any(line.startswith("#") and "/dev/vda" in line and " / " in line for line in fstab), (
-        boot.describe()
-    )
-    assert any(line.startswith("#") and "/ro/etc/fstab" in line for line in fstab), boot.describe()
+    vmtest.expect(boot, vmtest.fstab_root_disabled_with_header(boot))
 
 
-def test_default_boot_leaves_disk_image_unchanged(boots: BootSequence) -> None:
-    boot = boots("overlay")
-    assert boots.disk_before["overlay"] == boots.disk_after["overlay"], (
-        f"the overlay boot changed {boot.image.disk}\n{boot.describe()}"
-    )
+# --- boot 2: reboot, overlay again ----------------------------------------------------------
 
 
-# --- boot 2: ro-root=disabled ---------------------------------------------------------------
+def test_reboot_is_a_read_only_overlay_again(boots: BootSequence) -> None:
+    vmtest.expect_overlay(boots("reboot"))
+
+
+def test_reboot_forgets_the_writes_and_leaves_the_disk_image_unchanged(
+    boots: BootSequence,
+) -> None:
+    vmtest.expect_reboot_forgets(boots, "overlay", "reboot")
+
+
+# --- boot 3: ro-root=disabled ---------------------------------------------------------------
 
 
 def test_disabled_boot_is_skipped_and_writable(boots: BootSequence) -> None:
     boot = boots("disabled")
-    facts = boot.facts
-    assert facts["rorootstate"] == "skipped", boot.describe()
-    assert "disabled" in facts["rorootreason"], boot.describe()
-    assert facts["root_fstype"] == "ext4", boot.describe()
-    assert "rw" in facts["root_options"].split(","), boot.describe()
-    assert facts["write_ok"] == "yes", boot.describe()
-    assert facts["ro_fstype"] == "", boot.describe()
-    assert facts["failed_units_count"] == "0", boot.describe()
+    vmtest.expect_plain_writable(boot, "disabled")
+    # marker_before: neither overlay boot's write reached the disk.
+    vmtest.expect(boot, vmtest.facts_differ(boot, failed_units_count="0", marker_before="absent"))
 
 
 def test_disabled_boot_sees_the_real_fstab(boots: BootSequence) -> None:
-    # The rewritten fstab of boot 1 lived in the overlay only.
+    # The rewritten fstab of the overlay boots lived in the overlay only.
     boot = boots("disabled")
-    assert ["/dev/vda", "/", "ext4"] in [e[:3] for e in fstab_entries(boot)], boot.describe()
+    assert ["/dev/vda", "/", "ext4"] in [e[:3] for e in vmtest.fstab_entries(boot)], boot.describe()
 
 
-def test_writes_on_the_overlay_vanish_at_reboot(boots: BootSequence) -> None:
-    overlay = boots("overlay")
-    assert overlay.facts["marker_written"] == "yes", overlay.describe()
-    boot = boots("disabled")
-    assert boot.facts["marker_before"] == "absent", boot.describe()
-
-
-# --- boot 3: single-user --------------------------------------------------------------------
+# --- boot 4: single-user --------------------------------------------------------------------
 
 
 def test_single_user_boot_is_skipped_and_writable(boots: BootSequence) -> None:
-    boot = boots("single")
-    facts = boot.facts
-    assert facts["rorootstate"] == "skipped", boot.describe()
-    assert "single" in facts["rorootreason"], boot.describe()
-    assert facts["root_fstype"] == "ext4", boot.describe()
-    assert facts["write_ok"] == "yes", boot.describe()
+    vmtest.expect_plain_writable(boots("single"), "single")
 
 
 def test_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
-    disabled = boots("disabled")
-    assert disabled.facts["marker_written"] == "yes", disabled.describe()
-    boot = boots("single")
-    assert boot.facts["marker_before"] == "present", boot.describe()
-    assert boot.facts["marker_before_content"] == disabled.facts["boot_id"], boot.describe()
+    vmtest.expect_write_persists(boots, "disabled", "single")

@@ -1,11 +1,17 @@
 """Debian 12 minbase with sysvinit, no busybox, ro-root installed.
 
 sysvinit is where ro-root diverts initscripts' checkroot.sh, which would otherwise check
-and remount the root. Two boots of one image (about a minute each under TCG):
+and remount the root: /etc/init.d/checkroot.sh is ro-root's wrapper, which does nothing
+while the root is the overlay and runs the original otherwise. Four boots of one image
+(about a minute each under TCG), each with the outcome it must end in:
 
-1. default command line: the overlay is active, /ro stays read-only through the init
-   scripts, and the disk image does not change;
-2. `single`: recovery boot with the root writable; the overlay boot's write is gone.
+1. default command line: the overlay is active, the wrapper says checkroot.sh has nothing
+   to do, /ro stays read-only through the init scripts;
+2. default command line again ("reboot"): what boot 1 wrote is gone, and the disk image is
+   byte-identical from before boot 1 to after boot 2;
+3. `ro-root=disabled`: skipped; the original checkroot.sh ran through the wrapper and
+   remounted the root read-write as fstab says;
+4. `single`: recovery boot, skipped, root writable; the write of boot 3 is still there.
 
 In a `single` boot sysvinit runs only the runlevel-S entries of inittab (never rc.local):
 the test image starts the probe from an inittab entry placed before sulogin's.
@@ -16,26 +22,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vmtest import BootSequence, fstab_entries
+import vmtest
+from vmtest import Boot, BootSequence
 
 from ro_root import vm
-from ro_root.errors import UserError
 
 pytestmark = pytest.mark.vm
 
 SPEC = vm.ImageSpec(suite="bookworm", init="sysvinit", busybox=False)
 BOOTS = {
-    "overlay": (),
-    "single": ("single",),
+    "overlay": Boot((), expect="active"),
+    "reboot": Boot((), expect="active"),
+    "disabled": Boot(("ro-root=disabled",), expect="skipped"),
+    "single": Boot(("single",), expect="skipped"),
 }
+
+WRAPPER = "/usr/libexec/ro-root/checkroot.sh"
+WRAPPER_SAYS = "ro-root: / is a read-only overlay: checkroot.sh has nothing to check or remount"
+# initscripts' checkroot.sh, as it starts fsck of the root (the initrd has no fsck, so the
+# root is checked here, and VERBOSE=no gives this form).
+ORIGINAL_SAYS = "Checking root file system"
+# What initscripts' checkroot.sh prints when it cannot check or remount the root.
+CHECKROOT_ERRORS = (
+    "Cannot check root file system",
+    "check (fsck) of the root filesystem failed",
+    "for the root filesystem is missing or incorrect",
+    "The root filesystem is currently mounted in read-only mode",
+)
 
 
 @pytest.fixture(scope="module")
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
-    try:
-        return vm.prepare_image(SPEC, [ro_root_deb], tmp_path_factory.mktemp("sysvinit"))
-    except UserError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return vmtest.prepare(SPEC, ro_root_deb, tmp_path_factory.mktemp("sysvinit"))
 
 
 @pytest.fixture(scope="module")
@@ -43,43 +61,90 @@ def boots(image: vm.Image) -> BootSequence:
     return BootSequence(image, BOOTS)
 
 
-def test_sysvinit_default_boot_root_is_overlay_over_read_only_root(boots: BootSequence) -> None:
+def checkroot_problems(boot: vm.BootResult) -> list[str]:
+    """checkroot.sh is the wrapper, and the serial log has no checkroot error."""
+    problems = vmtest.facts_differ(boot, checkroot=f"symlink {WRAPPER}")
+    for line in boot.log.replace("\r", "").splitlines():
+        lowered = line.lower()
+        if any(error in line for error in CHECKROOT_ERRORS) or (
+            "checkroot" in lowered and ("fail" in lowered or "error" in lowered)
+        ):
+            problems.append(f"serial log: {line.strip()}")
+    return problems
+
+
+def test_sysvinit_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(
+    image: vm.Image,
+) -> None:
+    problems = vmtest.image_problems(image)
+    assert not problems, problems
+
+
+# --- boot 1: the overlay --------------------------------------------------------------------
+
+
+def test_sysvinit_default_boot_is_a_read_only_overlay(boots: BootSequence) -> None:
     boot = boots("overlay")
-    facts = boot.facts
-    assert facts["pid1"] == "init", boot.describe()
-    assert facts["rorootstate"] == "active", boot.describe()
-    assert facts["root_fstype"] == "overlay", boot.describe()
     # After checkroot.sh and the other init scripts ran: still read-only.
-    assert facts["ro_fstype"] == "ext4", boot.describe()
-    assert "ro" in facts["ro_options"].split(","), boot.describe()
-    assert facts["ro_write"] == "denied", boot.describe()
-    assert facts["rw_fstype"] == "tmpfs", boot.describe()
-    assert (facts["rw_mode"], facts["rw_owner"]) == ("755", "root"), boot.describe()
-    assert facts["write_ok"] == "yes", boot.describe()
-    assert facts["busybox_present"] == "no", boot.describe()
-    assert not [e for e in fstab_entries(boot) if e[1:2] == ["/"]], boot.describe()
+    vmtest.expect(boot, vmtest.facts_differ(boot, pid1="init"))
+    vmtest.expect_overlay(boot)
 
 
-def test_sysvinit_default_boot_leaves_disk_image_unchanged(boots: BootSequence) -> None:
+def test_sysvinit_overlay_boot_runs_the_checkroot_wrapper_without_errors(
+    boots: BootSequence,
+) -> None:
     boot = boots("overlay")
-    assert boots.disk_before["overlay"] == boots.disk_after["overlay"], (
-        f"the overlay boot changed {boot.image.disk}\n{boot.describe()}"
-    )
+    problems = checkroot_problems(boot)
+    if WRAPPER_SAYS not in boot.log:
+        problems.append(f"the serial log lacks the wrapper's line {WRAPPER_SAYS!r}")
+    if ORIGINAL_SAYS in boot.log:
+        problems.append(f"initscripts' checkroot.sh ran on the overlay ({ORIGINAL_SAYS!r})")
+    vmtest.expect(boot, problems, "checkroot.sh on the overlay")
+
+
+# --- boot 2: reboot, overlay again ----------------------------------------------------------
+
+
+def test_sysvinit_reboot_is_a_read_only_overlay_again(boots: BootSequence) -> None:
+    vmtest.expect_overlay(boots("reboot"))
+
+
+def test_sysvinit_reboot_forgets_the_writes_and_leaves_the_disk_image_unchanged(
+    boots: BootSequence,
+) -> None:
+    vmtest.expect_reboot_forgets(boots, "overlay", "reboot")
+
+
+# --- boot 3: ro-root=disabled ---------------------------------------------------------------
+
+
+def test_sysvinit_disabled_boot_is_skipped_and_writable(boots: BootSequence) -> None:
+    boot = boots("disabled")
+    vmtest.expect_plain_writable(boot, "disabled")
+    # marker_before: neither overlay boot's write reached the disk.
+    vmtest.expect(boot, vmtest.facts_differ(boot, marker_before="absent"))
+
+
+def test_sysvinit_disabled_boot_runs_the_original_checkroot_through_the_wrapper(
+    boots: BootSequence,
+) -> None:
+    # The kernel mounts the root read-only (`ro` on its command line); under sysvinit only
+    # checkroot.sh remounts it as fstab says, so a rw root is the original's work.
+    boot = boots("disabled")
+    problems = [*checkroot_problems(boot), *vmtest.has_option(boot, "root_options", "rw")]
+    if ORIGINAL_SAYS not in boot.log:
+        problems.append(f"the serial log lacks initscripts' checkroot.sh line {ORIGINAL_SAYS!r}")
+    if WRAPPER_SAYS in boot.log:
+        problems.append("the wrapper said the root is the overlay on a plain boot")
+    vmtest.expect(boot, problems, "checkroot.sh on a plain boot")
+
+
+# --- boot 4: single-user --------------------------------------------------------------------
 
 
 def test_sysvinit_single_user_boot_is_skipped_and_writable(boots: BootSequence) -> None:
-    boot = boots("single")
-    facts = boot.facts
-    assert facts["rorootstate"] == "skipped", boot.describe()
-    assert "single" in facts["rorootreason"], boot.describe()
-    assert facts["root_fstype"] == "ext4", boot.describe()
-    assert "rw" in facts["root_options"].split(","), boot.describe()
-    assert facts["write_ok"] == "yes", boot.describe()
-    assert ["/dev/vda", "/", "ext4"] in [e[:3] for e in fstab_entries(boot)], boot.describe()
+    vmtest.expect_plain_writable(boots("single"), "single")
 
 
-def test_sysvinit_writes_on_the_overlay_vanish_at_reboot(boots: BootSequence) -> None:
-    overlay = boots("overlay")
-    assert overlay.facts["marker_written"] == "yes", overlay.describe()
-    boot = boots("single")
-    assert boot.facts["marker_before"] == "absent", boot.describe()
+def test_sysvinit_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
+    vmtest.expect_write_persists(boots, "disabled", "single")

@@ -1,34 +1,64 @@
-"""Helpers shared by the VM test modules: an ordered boot sequence, fstab parsing."""
+"""Helpers shared by the VM test modules.
+
+- `BootSequence`: an image's boots in a fixed order, each with the outcome it must end in;
+- `prepare()`: the module fixtures' image, a failure (not an error) if it cannot be made;
+- checks that every image's boots share. Each returns a list of problems (empty: all is
+  well) so that one failing test names everything that is wrong with a boot at once, and
+  `expect()` turns that list into a test failure that also shows the boot's facts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Literal, NamedTuple
 
 import pytest
 
 from ro_root import vm
 from ro_root.errors import UserError
 
+Outcome = Literal["active", "skipped", "failed", "none"]
+
+# Where busybox lands in an initrd (bookworm's initramfs has /bin -> usr/bin).
+INITRD_BUSYBOX = frozenset({"bin/busybox", "usr/bin/busybox"})
+INITRD_PAYLOAD = ("scripts/init-bottom/ro-root", "scripts/ro-root-functions")
+# Every test image has this root (ro_root/vmfiles/fstab, qemu's virtio disk).
+ROOT_DEVICE = "/dev/vda"
+
+
+class Boot(NamedTuple):
+    """One boot of a sequence: extra kernel parameters and the outcome it must end in."""
+
+    append: tuple[str, ...]
+    expect: Outcome
+
 
 class BootSequence:
-    """Boots an image once per entry of BOOTS (name: extra kernel parameters), in order.
+    """Boots an image once per entry of BOOTS (name: Boot(append, expect)), in order.
 
     Boots run on first demand: asking for a later boot runs the earlier ones first, so
     tests may rely on what earlier boots did to the disk (markers written, or not).
 
-    A boot that fails is recorded and fails only the tests that ask for it, so a broken
-    overlay boot does not hide whether the fallback boots work.
+    A boot that fails, or ends in another outcome than its expected one, is recorded and
+    fails only the tests that ask for it, so a broken overlay boot does not hide whether
+    the fallback boots work.
+
+    The disk image is hashed before and after each boot named in HASH_DISK (default: the
+    boots expected to be active, which must not write to it at all).
     """
 
     def __init__(
         self,
         image: vm.Image,
-        boots: Mapping[str, Sequence[str]],
-        hash_disk: Collection[str] = ("overlay",),
+        boots: Mapping[str, Boot],
+        hash_disk: Collection[str] | None = None,
     ) -> None:
         self.image = image
         self.boots = boots
         # Hashing the 3 GB sparse disk takes about 5 s: only around the boots that need it.
+        if hash_disk is None:
+            hash_disk = [name for name, boot in boots.items() if boot.expect == "active"]
         self.hash_disk = hash_disk
         self.outcomes: dict[str, vm.BootResult | str] = {}
         # sha256 of the disk image before and after each boot named in hash_disk
@@ -36,22 +66,48 @@ class BootSequence:
         self.disk_after: dict[str, str] = {}
 
     def __call__(self, name: str) -> vm.BootResult:
-        for step, append in self.boots.items():
+        if name not in self.boots:
+            raise KeyError(f"no boot {name!r} in this sequence: {', '.join(self.boots)}")
+        previous: str | None = None
+        for step, wanted in self.boots.items():
             if step not in self.outcomes:
                 if step in self.hash_disk:
-                    self.disk_before[step] = vm.file_sha256(self.image.disk)
+                    # Nothing touches the disk between two boots: no need to hash it again.
+                    if previous is not None and previous in self.disk_after:
+                        self.disk_before[step] = self.disk_after[previous]
+                    else:
+                        self.disk_before[step] = vm.file_sha256(self.image.disk)
                 try:
-                    self.outcomes[step] = vm.boot(self.image, append)
+                    self.outcomes[step] = vm.boot(self.image, wanted.append, expect=wanted.expect)
                 except UserError as exc:  # its message has the serial log's path and tail
                     self.outcomes[step] = str(exc)
                 if step in self.hash_disk:
                     self.disk_after[step] = vm.file_sha256(self.image.disk)
             if step == name:
                 break
+            previous = step
         outcome = self.outcomes[name]
         if isinstance(outcome, str):
             pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
         return outcome
+
+
+def prepare(spec: vm.ImageSpec, deb: Path, workdir: Path) -> vm.Image:
+    """The image of SPEC with DEB installed; a test failure, not an error, if that fails."""
+    try:
+        return vm.prepare_image(spec, [deb], workdir)
+    except UserError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def expect(boot: vm.BootResult, problems: Sequence[str], what: str = "") -> None:
+    """Fail with every problem found about BOOT, and where to look, if there is any."""
+    if problems:
+        head = f"{what}: " if what else ""
+        listing = "\n  ".join(problems)
+        pytest.fail(
+            f"{head}{len(problems)} problem(s):\n  {listing}\n{boot.describe()}", pytrace=False
+        )
 
 
 def fstab_entries(boot: vm.BootResult) -> list[list[str]]:
@@ -61,3 +117,168 @@ def fstab_entries(boot: vm.BootResult) -> list[list[str]]:
         for line in boot.numbered("fstab")
         if line.strip() and not line.lstrip().startswith("#")
     ]
+
+
+def facts_differ(boot: vm.BootResult, **wanted: str) -> list[str]:
+    """One problem per fact of BOOT that is not as WANTED."""
+    return [
+        f"{key} is {boot.facts.get(key)!r}, expected {value!r}"
+        for key, value in wanted.items()
+        if boot.facts.get(key) != value
+    ]
+
+
+def has_option(boot: vm.BootResult, key: str, option: str) -> list[str]:
+    """A problem if mount option OPTION is not in fact KEY (e.g. root_options)."""
+    options = boot.facts.get(key, "")
+    if option in options.split(","):
+        return []
+    return [f"{key} is {options!r}, lacks {option!r}"]
+
+
+# --- the image ------------------------------------------------------------------------------
+
+
+def image_problems(image: vm.Image) -> list[str]:
+    """Installing the package rebuilt the initrd, which has the payload, and busybox if and
+    only if the image has it (prepare_image() already checked the image's own packages)."""
+    problems = []
+    if not image.initrd_rebuilt:
+        problems.append(f"installing ro-root did not rebuild the initrd ({image.initrd})")
+    files = image.initrd_files
+    problems += [
+        f"{path} not in the initrd {image.initrd}" for path in INITRD_PAYLOAD if path not in files
+    ]
+    busybox = sorted(INITRD_BUSYBOX & files)
+    if image.spec.busybox and not busybox:
+        problems.append(f"the image has busybox but the initrd {image.initrd} does not")
+    if not image.spec.busybox and busybox:
+        problems.append(f"busybox in the initrd {image.initrd}: {' '.join(busybox)}")
+    return problems
+
+
+# --- an overlay boot: what every image must show --------------------------------------------
+
+
+def root_is_overlay(boot: vm.BootResult) -> list[str]:
+    return facts_differ(boot, rorootstate="active", root_fstype="overlay")
+
+
+def real_root_read_only_on_ro(boot: vm.BootResult) -> list[str]:
+    return [
+        *facts_differ(boot, ro_fstype="ext4", ro_source=ROOT_DEVICE, ro_write="denied"),
+        *has_option(boot, "ro_options", "ro"),
+    ]
+
+
+def rw_is_tmpfs_of_root_755(boot: vm.BootResult) -> list[str]:
+    return facts_differ(boot, rw_fstype="tmpfs", rw_mode="755", rw_owner="root")
+
+
+def system_writable_and_healthy(boot: vm.BootResult) -> list[str]:
+    """Writes work (in RAM), systemd reached `running` without a failed unit, and busybox
+    is in the running system if and only if the image asked for it."""
+    problems = facts_differ(boot, write_ok="yes", marker_written="yes")
+    if boot.image.spec.init == "systemd":
+        problems += facts_differ(boot, system_state="running", failed_units_count="0")
+    busybox = boot.facts.get("busybox_present")
+    if boot.image.spec.busybox and busybox in (None, "no"):
+        problems.append(f"busybox_present is {busybox!r} in an image with busybox")
+    if not boot.image.spec.busybox and busybox != "no":
+        problems.append(f"busybox_present is {busybox!r} in an image without busybox")
+    return problems
+
+
+def fstab_root_disabled_with_header(boot: vm.BootResult) -> list[str]:
+    problems = []
+    fstab = boot.numbered("fstab")
+    active = [e for e in fstab_entries(boot) if e[1:2] == ["/"]]
+    if active:
+        problems.append(f"/etc/fstab still has a root entry: {active}")
+    if not any(line.startswith("#") and ROOT_DEVICE in line and " / " in line for line in fstab):
+        problems.append(f"/etc/fstab has no commented-out {ROOT_DEVICE} / entry")
+    if not any(line.startswith("#") and "/ro/etc/fstab" in line for line in fstab):
+        problems.append("/etc/fstab has no header naming the real file, /ro/etc/fstab")
+    return problems
+
+
+def overlay_problems(boot: vm.BootResult) -> list[str]:
+    """Everything an overlay boot must show, on any image."""
+    return [
+        *root_is_overlay(boot),
+        *real_root_read_only_on_ro(boot),
+        *rw_is_tmpfs_of_root_755(boot),
+        *system_writable_and_healthy(boot),
+        *fstab_root_disabled_with_header(boot),
+    ]
+
+
+def expect_overlay(boot: vm.BootResult) -> None:
+    expect(boot, overlay_problems(boot), "not a healthy read-only overlay boot")
+
+
+# --- a boot where ro-root steps aside -------------------------------------------------------
+
+
+def plain_writable_problems(boot: vm.BootResult, reason: str) -> list[str]:
+    """ro-root skipped (REASON in its reason), the root is the real ext4, mounted rw, with the
+    real fstab, and writes work."""
+    problems = [
+        *facts_differ(
+            boot, rorootstate="skipped", root_fstype="ext4", write_ok="yes", ro_fstype=""
+        ),
+        *has_option(boot, "root_options", "rw"),
+    ]
+    if reason not in boot.facts.get("rorootreason", ""):
+        problems.append(f"rorootreason does not mention {reason!r}")
+    if [ROOT_DEVICE, "/", "ext4"] not in [e[:3] for e in fstab_entries(boot)]:
+        problems.append(f"/etc/fstab has no {ROOT_DEVICE} / ext4 entry (not the real fstab?)")
+    return problems
+
+
+def expect_plain_writable(boot: vm.BootResult, reason: str) -> None:
+    expect(boot, plain_writable_problems(boot, reason), "not a plain writable boot")
+
+
+# --- across boots ---------------------------------------------------------------------------
+
+
+def expect_reboot_forgets(boots: BootSequence, first: str, reboot: str) -> None:
+    """What boot FIRST wrote is gone at boot REBOOT, and the disk image did not change at all
+    from before FIRST to after REBOOT (both hashed by BOOTS)."""
+    wrote, after = boots(first), boots(reboot)
+    problems = []
+    if wrote.facts.get("marker_written") != "yes":
+        problems.append(f"boot '{first}' could not write its marker: nothing to forget")
+    if after.facts.get("marker_before") != "absent":
+        problems.append(
+            f"boot '{reboot}' found the marker written by boot '{first}': "
+            f"{after.facts.get('marker_before_content')!r}"
+        )
+    hashes = [
+        (f"before '{first}'", boots.disk_before.get(first)),
+        (f"after '{first}'", boots.disk_after.get(first)),
+        (f"after '{reboot}'", boots.disk_after.get(reboot)),
+    ]
+    if None in (digest for _, digest in hashes):
+        problems.append(f"the disk was not hashed around '{first}' and '{reboot}'")
+    elif len({digest for _, digest in hashes}) != 1:
+        listing = ", ".join(f"{when}: {digest}" for when, digest in hashes)
+        problems.append(f"the read-only boots changed {boots.image.disk}: sha256 {listing}")
+    expect(after, problems, f"boot '{reboot}' after '{first}'")
+
+
+def expect_write_persists(boots: BootSequence, writer: str, reader: str) -> None:
+    """What writable boot WRITER wrote is still there at boot READER."""
+    wrote, after = boots(writer), boots(reader)
+    problems = []
+    if wrote.facts.get("marker_written") != "yes":
+        problems.append(f"boot '{writer}' could not write its marker")
+    if after.facts.get("marker_before") != "present":
+        problems.append(f"boot '{reader}' did not find the marker written by boot '{writer}'")
+    elif after.facts.get("marker_before_content") != wrote.facts.get("boot_id"):
+        problems.append(
+            f"boot '{reader}' found a marker {after.facts.get('marker_before_content')!r}, "
+            f"not boot '{writer}''s boot id {wrote.facts.get('boot_id')!r}"
+        )
+    expect(after, problems, f"boot '{reader}' after '{writer}'")
