@@ -286,8 +286,11 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     # Each is about 700 MB: drop the ones this spec's older probe or options produced.
+    # Only this family's own names: "base-bookworm-systemd-probe-*" would also match the
+    # busybox and backports variants, which are families of their own.
+    own = re.compile(re.escape(family) + r"-[0-9a-f]{16}\.tar")
     for stale in cache.glob(f"{family}-*.tar"):
-        if stale != target:
+        if stale != target and own.fullmatch(stale.name):
             log.info("base image: removing outdated %s", stale)
             stale.unlink(missing_ok=True)
     log.info("base image: built in %.0f s", time.monotonic() - started)
