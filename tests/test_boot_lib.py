@@ -293,6 +293,22 @@ def test_nothing_mounted_on_rootmnt_is_a_failure(boot: Boot) -> None:
     assert "no root file system is mounted" in result.reason
 
 
+def test_separate_usr_mounted_below_the_root_is_refused_before_touching_it(boot: Boot) -> None:
+    usr = f"/dev/vdb {boot.rootmnt}/usr ext4 ro,relatime 0 0\n"
+    boot.mounts += usr
+    result = boot.run()
+    assert result.state == "failed"
+    assert f"{boot.rootmnt}/usr" in result.reason
+    assert "not support" in result.reason
+    assert result.table == [line.split() for line in boot.mounts.splitlines()]
+    assert not [c for c in result.calls if c.startswith(("mount", "umount"))]
+
+
+def test_a_sibling_directory_with_the_same_prefix_is_not_below_the_root(boot: Boot) -> None:
+    boot.mounts += f"tmpfs {boot.rootmnt}2 tmpfs rw 0 0\n"
+    assert boot.run().state == "active"
+
+
 def test_root_that_is_already_an_overlay_is_left_alone(boot: Boot) -> None:
     boot.mounts = f"overlay {boot.rootmnt} overlay rw 0 0\n"
     result = boot.run()
