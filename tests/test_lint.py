@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import build_deb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,10 +41,7 @@ def run(argv: list[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    proc = run([sys.executable, "build.py", "deb", "--no-lintian", "--out", str(out)])
-    assert proc.returncode == 0, proc.stderr
-    return Path(proc.stdout.strip().splitlines()[-1])
+    return build_deb(tmp_path_factory.mktemp("dist"))
 
 
 def test_every_shell_payload_file_is_listed_here() -> None:

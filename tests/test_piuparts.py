@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import build_deb
 
-REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("RO_ROOT_TEST_CACHE", "/var/cache/ro-root-tests"))
 
 pytestmark = pytest.mark.chroot
@@ -50,15 +49,7 @@ def test_piuparts_install_remove_purge_passes(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("piuparts needs root: run make check as root")
     piuparts = need("piuparts")
-    proc = subprocess.run(
-        [sys.executable, "build.py", "deb", "--no-lintian", "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    deb = proc.stdout.strip().splitlines()[-1]
+    deb = str(build_deb(tmp_path))
     log = tmp_path / "piuparts.log"
     proc = subprocess.run(
         [piuparts, f"--basetgz={piuparts_base('bookworm')}", "-d", "bookworm", "-l", str(log), deb],
