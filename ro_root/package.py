@@ -152,7 +152,13 @@ def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
             data = src.read_bytes()
         except OSError as exc:
             die(f"cannot read {src} (listed in debian/install): {exc.strerror}")
-        _write(root, entry.dest, data, entry.mode)
+        if entry.dest.suffix == ".gz" and src.suffix != ".gz":
+            # Man pages and the like: compressed as Debian wants, gzip -9n.
+            plain = entry.dest.with_suffix("")
+            _write(root, plain, data, entry.mode)
+            run([require("gzip", "gzip"), "-9n", root / plain])
+        else:
+            _write(root, entry.dest, data, entry.mode)
     for link in read_links(source / "debian/links"):
         _mkdirs(root, link.path)
         (root / link.path).symlink_to(link.target)

@@ -107,6 +107,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/libexec/ro-root/checkroot.sh": 0o755,
         "usr/share/doc/ro-root/copyright": 0o644,
         "usr/share/doc/ro-root/changelog.gz": 0o644,
+        "usr/share/ro-root/ro-root.conf": 0o644,
         "usr/share/lintian/overrides/ro-root": 0o644,
     }
     for name, mode in expected.items():
