@@ -41,6 +41,17 @@ if overlay_active; then
 	exit 0
 fi
 
+# ro-root's failure_policy=ro: the overlay failed and the real root must
+# stay read-only; the original would remount it writable.
+if [ -e /run/ro-root/keep-read-only ]; then
+	case "$1" in
+	start)
+		echo "ro-root: FAILED, and failure_policy=ro keeps the root read-only: checkroot.sh skipped"
+		;;
+	esac
+	exit 0
+fi
+
 if [ -f "$ORIGINAL" ]; then
 	exec /bin/sh "$ORIGINAL" "$@"
 fi

@@ -67,6 +67,21 @@ class Boot:
         self.mounts = f"/dev/vda {self.rootmnt} ext4 ro,relatime 0 0\n"
         self.filesystems = "nodev\ttmpfs\nnodev\toverlay\n\text4\n"
 
+    def config(self, text: str | bytes) -> None:
+        """Write the real root's /etc/ro-root.conf (read before the root moves)."""
+        path = self.rootmnt / "etc" / "ro-root.conf"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+
+    def disk(self, kind: str, name: str, dev: str) -> None:
+        """Make the udev link /dev/disk/by-KIND/NAME -> ../../DEV."""
+        links = self.tmp / "disk" / f"by-{kind}"
+        links.mkdir(parents=True, exist_ok=True)
+        (self.tmp / dev).touch()
+        (links / name).symlink_to(f"../../{dev}")
+
     def run(self, body: str = "rr_main", fail: str = "", **env: str) -> Result:
         table = self.tmp / "mounts"
         table.write_text(self.mounts)
@@ -90,6 +105,8 @@ class Boot:
                 "RR_MOUNTS_FILE": str(table),
                 "RR_FILESYSTEMS_FILE": str(self.tmp / "filesystems"),
                 "RR_KMSG": str(self.tmp / "kmsg"),
+                "RR_DISKDIR": str(self.tmp / "disk"),
+                "RR_SYSTEMD_RUN": str(self.tmp / "systemd"),
                 "FAKE_DIR": str(SHLIB),
                 "FAKE_PYTHON": sys.executable,
                 "FAKE_TABLE": str(table),
@@ -114,11 +131,13 @@ def boot(tmp_path: Path) -> Boot:
     return Boot(tmp_path)
 
 
-def parse(boot: Boot, cmdline: str) -> dict[str, str]:
+def parse(boot: Boot, cmdline: str, config: str = "") -> dict[str, str]:
     boot.cmdline = cmdline
     result = boot.run(
+        f"rr_defaults; {config}"
         'rr_parse_cmdline "$(cat "$RR_CMDLINE_FILE")"; '
-        'printf "MODE=%s\\nSKIP=%s\\n" "$RR_MODE" "$RR_SKIP"',
+        'printf "MODE=%s\\nSKIP=%s\\nSIZE=%s\\nPOLICY=%s\\n" '
+        '"$RR_MODE" "$RR_SKIP" "$RR_SIZE" "$RR_POLICY"',
         RR_RUNDIR=str(boot.tmp),
     )
     assert result.returncode == 0, result.stderr
@@ -138,13 +157,12 @@ def test_default_command_line_wants_the_overlay(boot: Boot) -> None:
 
 def test_ro_root_disabled_skips_the_overlay(boot: Boot) -> None:
     values = parse(boot, "root=/dev/vda ro ro-root=disabled")
-    assert values["MODE"] == "disabled"
     assert "ro-root=disabled" in values["SKIP"]
 
 
 def test_last_ro_root_parameter_wins(boot: Boot) -> None:
     assert parse(boot, "ro-root=disabled ro-root=tmpfs")["SKIP"] == ""
-    assert parse(boot, "ro-root=tmpfs ro-root=disabled")["MODE"] == "disabled"
+    assert "disabled" in parse(boot, "ro-root=tmpfs ro-root=disabled")["SKIP"]
 
 
 @pytest.mark.parametrize(
@@ -219,7 +237,8 @@ def test_overlay_boot_mounts_real_root_read_only_on_ro_and_tmpfs_on_rw(boot: Boo
     assert "ro-root: active:" in result.stdout
 
 
-def test_overlay_fstab_disables_only_the_root_entry_and_names_the_real_one(boot: Boot) -> None:
+def test_overlay_fstab_with_keep_settings_disables_only_the_root_entry(boot: Boot) -> None:
+    boot.config("other_filesystems=keep\nswap=keep\n")
     result = boot.run()
     assert result.state == "active"
     fstab = (result.root / "etc" / "fstab").read_text()
@@ -377,3 +396,368 @@ def test_root_that_cannot_be_put_back_panics_loudly(boot: Boot) -> None:
     assert "PANIC: ro-root:" in result.stdout
     assert result.state == "failed"
     assert "could not put the real root back" in result.reason
+
+
+# --- /etc/ro-root.conf ------------------------------------------------------------------------
+
+
+def settings(result: Result) -> dict[str, str]:
+    text = (result.run / "settings").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def test_no_config_file_means_defaults(boot: Boot) -> None:
+    result = boot.run()
+    assert result.state == "active"
+    got = settings(result)
+    assert got["mode"] == "tmpfs" and got["size"] == "50%" and got["failure_policy"] == "rw"
+    assert got["upper"] == "tmpfs" and got["lower"] == "/dev/vda" and got["warnings"] == "0"
+    assert "size=50%" in result.mounted()[f"{boot.rootmnt}/rw"][2].split(",")
+
+
+def test_shipped_default_file_gives_the_defaults_without_a_warning(boot: Boot) -> None:
+    boot.config((REPO / "debian" / "ro-root.conf").read_text())
+    result = boot.run()
+    assert result.state == "active"
+    assert "warning" not in result.stdout
+    assert settings(result)["warnings"] == "0"
+
+
+def test_config_values_are_applied_quoted_or_not(boot: Boot) -> None:
+    boot.config(
+        "# comment\n"
+        "  size = '256m'  \n"
+        'failure_policy="ro"\n'
+        "journal_size=8m\n"
+        "swap=keep\n"
+        "apt_guard=refuse\n"
+    )
+    result = boot.run()
+    assert result.state == "active", result.stdout
+    assert "size=256m" in result.mounted()[f"{boot.rootmnt}/rw"][2].split(",")
+    got = settings(result)
+    assert (got["size"], got["failure_policy"], got["swap"], got["apt_guard"]) == (
+        "256m",
+        "ro",
+        "keep",
+        "refuse",
+    )
+    journald = (boot.tmp / "systemd" / "journald.conf.d" / "ro-root.conf").read_text()
+    assert "Storage=volatile" in journald and "RuntimeMaxUse=8M" in journald
+
+
+GARBAGE = (
+    b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe\x1b[2J\n"
+    b"size=$(touch MARKER)\n"
+    b"size=`touch MARKER`\n"
+    b"mode=device:LABEL=x;touch MARKER\n"
+    b"failure_policy=panic; touch MARKER\n"
+    b"$(touch MARKER)=1\n"
+    b"no_such_key=1\n"
+    b"data_mounts=LABEL=data:/var/$(touch MARKER) LABEL=ok:/srv/ok ../x:/y\n"
+    b"journal_size=50%\n"
+    b"device_timeout=9999\n"
+    b"enabled=maybe\n"
+    b"just some words\n"
+    b"\x00\x01\x02binary\x00 junk\n"
+)
+
+
+def test_garbage_config_boots_with_defaults_and_executes_nothing(boot: Boot) -> None:
+    marker = boot.tmp / "MARKER"
+    boot.config(GARBAGE.replace(b"MARKER", str(marker).encode()))
+    result = boot.run()
+    assert not marker.exists()
+    assert result.state == "active", result.stdout
+    got = settings(result)
+    assert got["size"] == "50%" and got["mode"] == "tmpfs" and got["failure_policy"] == "rw"
+    assert got["enabled"] == "yes" and got["journal_size"] == "16m"
+    # Only the well-formed item of data_mounts is kept (its device is missing here).
+    assert got["data_mounts"] == "LABEL=ok:/srv/ok"
+    assert int(got["warnings"]) >= 10
+    assert "unknown setting 'no_such_key'" in result.stdout
+    assert "bad value" in result.log
+    # Junk reaches the console only as printable text.
+    assert "\x1b" not in result.stdout and "\x7f" not in result.stdout
+
+
+def test_endless_garbage_is_cut_short(boot: Boot) -> None:
+    boot.config("nonsense\n" * 5000)
+    result = boot.run()
+    assert result.state == "active"
+    assert result.stdout.count("not KEY=VALUE") == 10
+    assert "the rest of the file is ignored" in result.stdout
+
+
+def test_config_that_is_a_directory_is_reported(boot: Boot) -> None:
+    (boot.rootmnt / "etc" / "ro-root.conf").mkdir()
+    result = boot.run()
+    assert result.state == "active"
+    assert "not a readable file" in result.stdout
+
+
+@pytest.mark.parametrize("size", ["1%", "100%", "1", "64k", "512M", "2g", "999999999999"])
+def test_valid_sizes(boot: Boot, size: str) -> None:
+    assert boot.run(f"rr_valid_size '{size}'").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "size", ["", "0", "0%", "101%", "050%", "10%%", "1.5g", "-1", "10t", "1 g", "9999999999999"]
+)
+def test_invalid_sizes(boot: Boot, size: str) -> None:
+    assert boot.run(f"rr_valid_size '{size}'").returncode == 1
+
+
+def test_enabled_no_skips_and_the_command_line_can_turn_it_on(boot: Boot) -> None:
+    values = parse(boot, "root=/dev/vda", "RR_ENABLED=no; ")
+    assert "enabled=no" in values["SKIP"]
+    assert parse(boot, "root=/dev/vda ro-root=tmpfs", "RR_ENABLED=no; ")["SKIP"] == ""
+
+
+def test_command_line_sets_size_policy_and_device(boot: Boot) -> None:
+    values = parse(boot, "ro-root.size=10% ro-root.policy=panic ro-root=device:LABEL=up")
+    assert (values["SIZE"], values["POLICY"], values["MODE"]) == ("10%", "panic", "device:LABEL=up")
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "ro-root.size=$(reboot)",
+        "ro-root.size=10%;reboot",
+        "ro-root.policy=`reboot`",
+        "ro-root=device:LABEL=a'b",
+        "ro-root=device:/dev/sda",
+        "ro-root.bogus=1",
+        "ro-root.size=" + "9" * 5000,
+    ],
+)
+def test_bad_command_line_values_keep_the_defaults(boot: Boot, arg: str) -> None:
+    values = parse(boot, f"root=/dev/vda {arg}")
+    assert (values["MODE"], values["SIZE"], values["POLICY"], values["SKIP"]) == (
+        "tmpfs",
+        "50%",
+        "rw",
+        "",
+    )
+    assert "ro-root: warning:" in values["out"]
+    assert max(len(line) for line in values["out"].splitlines()) < 400
+
+
+def test_allow_cmdline_no_ignores_overrides_and_recovery_words(boot: Boot) -> None:
+    values = parse(
+        boot, "root=/dev/vda ro-root=disabled single ro-root.size=1%", "RR_ALLOW_CMDLINE=no; "
+    )
+    assert values["SKIP"] == "" and values["SIZE"] == "50%"
+    assert "allow_cmdline=no" in values["out"] and "single" in values["out"]
+
+
+# --- the overlay's fstab ----------------------------------------------------------------------
+
+
+def test_default_fstab_makes_other_file_systems_read_only_and_swap_off(boot: Boot) -> None:
+    result = boot.run()
+    lines = (result.root / "etc" / "fstab").read_text().splitlines()
+    assert "#ro-root# LABEL=data  /var/local/data  ext4  defaults  0  2" in lines
+    assert "LABEL=data\t/var/local/data\text4\tdefaults,ro\t0\t0" in lines
+    assert "#ro-root# /dev/vdb none swap sw 0 0" in lines
+    assert "/dev/vdb none swap sw 0 0" not in lines
+    assert "   # indented comment with / in it" in lines
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("/dev/sda1 /boot ext4 rw,noatime 0 2", "/dev/sda1\t/boot\text4\tnoatime,ro\t0\t0"),
+        (
+            "UUID=AB-CD /boot/efi vfat umask=0077 0 1",
+            "UUID=AB-CD\t/boot/efi\tvfat\tumask=0077,ro\t0\t0",
+        ),
+        ("PARTUUID=1 /srv xfs ro 0 0", "PARTUUID=1\t/srv\txfs\tro\t0\t0"),
+        ("LABEL=x /mnt auto", "LABEL=x\t/mnt\tauto\tdefaults,ro\t0\t0"),
+    ],
+)
+def test_block_device_entries_become_read_only(boot: Boot, entry: str, expected: str) -> None:
+    result = boot.run(f"rr_defaults; rr_fstab_line '{entry}'")
+    assert result.stdout.splitlines() == [f"#ro-root# {entry}", expected]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "tmpfs /tmp tmpfs defaults 0 0",
+        "proc /proc proc defaults 0 0",
+        "server:/export /mnt nfs defaults 0 0",
+        "/srv/a /srv/b none bind 0 0",
+        "/dev/sdb1 /data ext4 bind 0 0",
+    ],
+)
+def test_other_entries_are_kept_as_they_are(boot: Boot, entry: str) -> None:
+    assert boot.run(f"rr_defaults; rr_fstab_line '{entry}'").stdout == entry + "\n"
+
+
+# --- data mounts and the persistent upper layer ----------------------------------------------
+
+
+def test_data_mount_is_added_writable_and_replaces_the_real_entry(boot: Boot) -> None:
+    boot.disk("label", "data", "vdc")
+    boot.config("data_mounts=LABEL=data:/var/local/data\n")
+    result = boot.run()
+    assert result.state == "active", result.stdout
+    lines = (result.root / "etc" / "fstab").read_text().splitlines()
+    assert "LABEL=data\t/var/local/data\tauto\tdefaults,nofail\t0\t0" in lines
+    assert "#ro-root# LABEL=data  /var/local/data  ext4  defaults  0  2" in lines
+    assert not [line for line in lines if "defaults,ro" in line and "/var/local/data" in line]
+    assert (result.root / "var" / "local" / "data").is_dir()
+    assert settings(result)["data_mounts_active"] == "LABEL=data:/var/local/data"
+
+
+def test_missing_data_device_warns_after_the_timeout_and_boots(boot: Boot) -> None:
+    boot.config("data_mounts=LABEL=gone:/srv/gone LABEL=gone2:/srv/gone2\ndevice_timeout=3\n")
+    result = boot.run()
+    assert result.state == "active"
+    assert "data mount LABEL=gone (for /srv/gone) not found within 3 s" in result.stdout
+    assert "LABEL=gone2" in result.stdout
+    # Both devices share one budget of 3 seconds.
+    assert result.calls.count("sleep 1") == 3
+    assert (
+        "gone"
+        not in (result.root / "etc" / "fstab")
+        .read_text()
+        .split("\n\n", 1)[1]
+        .replace("#", "")
+        .split("data_mounts")[-1]
+    )
+
+
+def test_data_mount_on_the_root_device_is_refused(boot: Boot) -> None:
+    boot.disk("label", "root", "vda")
+    boot.config("data_mounts=LABEL=root:/srv/x\n")
+    result = boot.run()
+    assert result.state == "active"
+    assert "real root's own device" in result.stdout
+    assert settings(result)["data_mounts_active"] == ""
+
+
+def test_persistent_upper_device_is_mounted_and_used(boot: Boot) -> None:
+    boot.disk("uuid", "1234-abcd", "vdb")
+    boot.config("mode=device:UUID=1234-abcd\n")
+    result = boot.run()
+    assert result.state == "active", result.stdout
+    root = str(boot.rootmnt)
+    mounted = result.mounted()
+    assert mounted[f"{root}/rw"][:2] == (f"{boot.tmp}/disk/by-uuid/1234-abcd", "ext4")
+    assert f"upperdir={root}.rw/ro-root/upper" in mounted[root][2]
+    assert f"workdir={root}.rw/ro-root/work" in mounted[root][2]
+    assert "persist on /dev/vdb (UUID=1234-abcd)" in result.reason
+    assert settings(result)["upper"] == "/dev/vdb"
+    assert not (boot.tmp / "systemd" / "journald.conf.d").exists()
+
+
+@pytest.mark.parametrize(
+    ("setup", "fstype", "fail", "message"),
+    [
+        ("", "ext4", "", "not found within 2 s"),
+        ("label:up:vda", "ext4", "", "real root's own device"),
+        ("label:up:vdb", "vfat", "", "holds 'vfat'"),
+        ("label:up:vdb", "", "", "holds 'no file system'"),
+        ("label:up:vdb", "ext4", "rw,noatime", "could not mount the persistent upper"),
+        ("label:up:vdb", "ext4", "ro-root/upper", "could not create ro-root/upper"),
+    ],
+)
+def test_persistent_upper_problems_fall_back_to_tmpfs_loudly(
+    boot: Boot, setup: str, fstype: str, fail: str, message: str
+) -> None:
+    if setup:
+        kind, name, dev = setup.split(":")
+        boot.disk(kind, name, dev)
+    boot.config("mode=device:LABEL=up\ndevice_timeout=2\n")
+    result = boot.run(fail=fail, FAKE_FSTYPE=fstype)
+    assert result.state == "active", result.stdout
+    assert message in result.stdout
+    assert "falling back to tmpfs" in result.stdout
+    assert result.mounted()[f"{boot.rootmnt}/rw"][1] == "tmpfs"
+    assert f"{boot.rootmnt}.rw" not in result.mounted()
+    assert settings(result)["upper"] == "tmpfs"
+
+
+# --- the failure policy ---------------------------------------------------------------------
+
+
+def no_overlay(boot: Boot, policy: str) -> Result:
+    boot.filesystems = "nodev\ttmpfs\n\text4\n"
+    boot.config(f"failure_policy={policy}\n")
+    return boot.run()
+
+
+def test_policy_rw_boots_writable_with_a_failing_systemd_unit(boot: Boot) -> None:
+    result = no_overlay(boot, "rw")
+    assert result.state == "failed"
+    assert "failure_policy=rw" in result.reason
+    unit = boot.tmp / "systemd" / "system" / "ro-root-failed.service"
+    assert "ExecStart=/bin/false" in unit.read_text()
+    wants = boot.tmp / "systemd" / "system" / "sysinit.target.wants" / "ro-root-failed.service"
+    assert wants.resolve() == unit.resolve()
+    assert not (result.run / "keep-read-only").exists()
+
+
+def test_policy_ro_keeps_the_root_read_only_and_masks_the_remount(boot: Boot) -> None:
+    boot.mounts = f"/dev/vda {boot.rootmnt} ext4 rw,relatime 0 0\n"
+    result = no_overlay(boot, "ro")
+    assert result.state == "failed"
+    assert "read-only, without the overlay (failure_policy=ro)" in result.reason
+    assert result.table == [["/dev/vda", str(boot.rootmnt), "ext4", "ro,relatime", "0", "0"]]
+    assert (result.run / "keep-read-only").exists()
+    for unit in ("systemd-remount-fs.service", "systemd-fsck-root.service"):
+        assert str((boot.tmp / "systemd" / "system" / unit).readlink()) == "/dev/null"
+    assert (boot.tmp / "systemd" / "system" / "ro-root-failed.service").exists()
+
+
+def test_policy_ro_that_cannot_remount_says_the_root_is_writable(boot: Boot) -> None:
+    boot.mounts = f"/dev/vda {boot.rootmnt} ext4 rw,relatime 0 0\n"
+    boot.filesystems = "nodev\ttmpfs\n\text4\n"
+    boot.config("failure_policy=ro\n")
+    result = boot.run(fail="remount,ro")
+    assert result.state == "failed"
+    assert "could not be kept read-only: it is writable" in result.reason
+
+
+def test_policy_panic_stops_the_boot_after_putting_the_root_back(boot: Boot) -> None:
+    boot.config("failure_policy=panic\n")
+    result = boot.run(fail="mount -t overlay")
+    assert result.returncode == 99
+    assert "PANIC: ro-root: could not mount the overlay" in result.stdout
+    assert result.state == "failed"
+    assert result.table == [["/dev/vda", str(boot.rootmnt), "ext4", "ro,relatime", "0", "0"]]
+
+
+def test_journal_keep_writes_no_drop_in(boot: Boot) -> None:
+    boot.config("journal_size=keep\n")
+    assert boot.run().state == "active"
+    assert not (boot.tmp / "systemd" / "journald.conf.d").exists()
+
+
+# --- ro-root disable --once ------------------------------------------------------------------
+
+
+def test_disable_once_skips_one_boot_and_removes_its_file(boot: Boot) -> None:
+    once = boot.rootmnt / "etc" / "ro-root.disable-once"
+    once.write_text("")
+    result = boot.run()
+    assert result.state == "skipped"
+    assert "ro-root disable --once" in result.reason
+    assert not once.exists()
+    root = str(boot.rootmnt)
+    assert result.calls[-3:] == [
+        f"mount -n -o remount,rw /dev/vda {root}",
+        f"rm -f {once}",
+        f"mount -n -o remount,ro /dev/vda {root}",
+    ]
+    assert result.table == [["/dev/vda", root, "ext4", "ro,relatime", "0", "0"]]
+    assert boot.run().state == "active"
+
+
+def test_disable_once_that_cannot_be_removed_warns(boot: Boot) -> None:
+    (boot.rootmnt / "etc" / "ro-root.disable-once").write_text("")
+    result = boot.run(fail="rm -f")
+    assert result.state == "skipped"
+    assert "the next boot will be writable too" in result.stdout

@@ -23,3 +23,7 @@ modprobe() {
 }
 chmod() { fake_record chmod "$@" && command chmod "$@"; }
 mkdir() { fake_record mkdir "$@" && command mkdir "$@"; }
+sleep() { fake_record sleep "$@"; }
+# get_fstype DEVICE: from initramfs-tools; $FAKE_FSTYPE or ext4.
+get_fstype() { fake_record get_fstype "$@" && printf '%s\n' "${FAKE_FSTYPE-ext4}"; }
+rm() { fake_record rm "$@" && command rm "$@"; }
