@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ro_root.errors import UserError
+from ro_root import preseed
+from ro_root.changelog import read_changelog
+from ro_root.errors import UserError, die
 from ro_root.package import build_deb
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -56,7 +58,58 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PARAM",
         help="extra kernel parameter, e.g. ro-root=disabled (repeatable)",
     )
+    pre = commands.add_parser(
+        "preseed",
+        help="print the debian-installer and debconf-set-selections lines for ro-root",
+        description="Print the preseed lines that install ro-root unattended: for "
+        "debian-installer's preseed.cfg, and the answers to its debconf questions (read from "
+        "debian/templates), which also feed debconf-set-selections on an installed system. "
+        "Every answer is its default unless given here; values are checked with the rules "
+        "of ro-root.conf(5).",
+    )
+    pre.add_argument(
+        "--selections",
+        action="store_true",
+        help="print only the answers, for: ... | debconf-set-selections",
+    )
+    pre.add_argument("--disabled", action="store_true", help="answer enabled=false")
+    pre.add_argument("--mode", metavar="tmpfs|device", help="where changes are kept")
+    pre.add_argument(
+        "--device", metavar="SPEC", help="LABEL=x, UUID=x or PARTUUID=x (with --mode device)"
+    )
+    pre.add_argument("--size", metavar="SIZE", help="RAM layer limit: N%%, N, Nk, Nm or Ng")
+    pre.add_argument(
+        "--data-mounts",
+        metavar="'SPEC:MOUNTPOINT ...'",
+        help="persistent file systems, e.g. 'LABEL=data:/var/local/data'",
+    )
+    pre.add_argument("--failure-policy", metavar="rw|ro|panic", help="when the overlay fails")
+    pre.add_argument("--repo-url", metavar="URL", help="apt repository d-i installs ro-root from")
+    pre.add_argument(
+        "--suite", default="bookworm", help="the repository's suite (default: bookworm)"
+    )
+    pre.add_argument("--key-url", metavar="URL", help="the repository's signing key (needed)")
     return parser
+
+
+def _preseed(args: argparse.Namespace) -> str:
+    info = read_changelog(SOURCE / "debian/changelog")
+    questions = preseed.read_templates(SOURCE / "debian/templates")
+    values = preseed.answers(
+        questions,
+        enabled=not args.disabled,
+        mode=args.mode,
+        device=args.device,
+        size=args.size,
+        data_mounts=args.data_mounts,
+        failure_policy=args.failure_policy,
+    )
+    repo = preseed.repository(args.repo_url, args.suite, args.key_url)
+    if args.selections:
+        if repo is not None:
+            die("--selections prints only the answers: --repo-url has no place there")
+        return "\n".join(preseed.selection_lines(info.package, questions, values)) + "\n"
+    return preseed.preseed_text(info.package, info.version, questions, values, repo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -80,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "deb":
             print(build_deb(SOURCE, args.out, check_lintian=args.lintian))
+        elif args.command == "preseed":
+            sys.stdout.write(_preseed(args))
         elif args.command == "demo":
             return _demo(args)
     except UserError as exc:

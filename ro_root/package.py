@@ -21,8 +21,10 @@ from ro_root.proc import require, run
 DIVERTED = "/etc/init.d/checkroot.sh"
 DIVERT_TO = "/etc/init.d/checkroot.sh.ro-root.orig"
 
-# DEBIAN/ members rendered from debian/NAME.j2, and their modes.
-MAINTAINER_SCRIPTS = ("preinst", "postinst", "postrm")
+# DEBIAN/ members rendered from debian/NAME.j2 (mode 0755), and those copied
+# from debian/NAME (mode 0644).
+MAINTAINER_SCRIPTS = ("config", "preinst", "postinst", "postrm")
+CONTROL_FILES = ("templates", "triggers")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
     for name in MAINTAINER_SCRIPTS:
         text = env.get_template(f"{name}.j2").render(context)
         _write(root, control / name, text.encode(), 0o755)
-    _write(root, control / "triggers", (source / "debian/triggers").read_bytes(), 0o644)
+    for name in CONTROL_FILES:
+        _write(root, control / name, (source / "debian" / name).read_bytes(), 0o644)
     _write(root, control / "md5sums", _md5sums(root), 0o644)
     context["installed_size"] = str(_installed_size(root))
     text = env.get_template("control.j2").render(context)

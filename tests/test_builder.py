@@ -89,13 +89,20 @@ def test_control_fields(deb: Path) -> None:
     assert control["Priority"] == "optional"
     assert "initramfs-tools" in control["Depends"]
     assert "linux-base" in control["Depends"]  # linux-version, used by postinst and postrm
+    assert "debconf (>= 0.5) | debconf-2.0" in control["Depends"]  # config, postinst, postrm
     assert control["Maintainer"] == Changelog((REPO / "debian/changelog").read_text()).author
     assert control["Description"].startswith("read-only root file system")
     members = data_members(deb)
     sizes = sum((m.size + 1023) // 1024 for m in members.values() if m.isfile())
     others = sum(1 for name, m in members.items() if name and not m.isfile())
-    # dpkg-gencontrol's count, with the DEBIAN/ files it also includes.
-    assert sizes + others <= int(control["Installed-Size"]) <= sizes + others + 12
+    # dpkg-gencontrol's count, with the DEBIAN/ files it also includes (control itself is
+    # written after the count).
+    raw = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tar:
+        control_members = [m for m in tar.getmembers() if m.isfile()]
+    sizes += sum((m.size + 1023) // 1024 for m in control_members if m.name != "./control")
+    # "others" counts the data tree's "." where dpkg-gencontrol counts DEBIAN/.
+    assert int(control["Installed-Size"]) == sizes + others
 
 
 def test_payload_files_modes_and_owners(deb: Path) -> None:
@@ -109,6 +116,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/share/doc/ro-root/changelog.gz": 0o644,
         "usr/share/ro-root/ro-root.conf": 0o644,
         "usr/share/lintian/overrides/ro-root": 0o644,
+        "usr/share/man/man5/ro-root.conf.5.gz": 0o644,
     }
     for name, mode in expected.items():
         assert members[name].isfile(), name
@@ -182,10 +190,55 @@ def test_maintainer_scripts_divert_and_restore_checkroot_with_one_name(
     wrapper = (REPO / "debian/checkroot.sh").read_text()
     assert "ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig\n" in wrapper
     assert "# Provides:          checkroot mtab\n" in wrapper
-    for name in ("preinst", "postinst", "postrm"):
+    for name in ("config", "preinst", "postinst", "postrm"):
         mode = (tmp_path / "DEBIAN" / name).stat().st_mode & 0o777
         assert mode == 0o755, name
         assert "{{" not in (tmp_path / "DEBIAN" / name).read_text()
+
+
+def test_debconf_templates_and_config_are_in_the_control_area(deb: Path, tmp_path: Path) -> None:
+    templates = control_file(deb, "templates", tmp_path)
+    assert templates == (REPO / "debian/templates").read_text()
+    control = tmp_path / "DEBIAN"
+    assert (control / "templates").stat().st_mode & 0o777 == 0o644
+    assert (control / "config").stat().st_mode & 0o777 == 0o755
+    config = (control / "config").read_text()
+    assert config.startswith("#!/bin/sh\n")
+    assert "\n. /usr/share/debconf/confmodule\n" in config
+    postinst = (control / "postinst").read_text()
+    assert "\n. /usr/share/debconf/confmodule\n" in postinst
+    # The debconf conversation ends before the initrd rebuilds.
+    assert postinst.index("\tdb_stop\n") < postinst.index("\tro_root_update_other_initrds fatal")
+    postrm = (control / "postrm").read_text()
+    assert "db_purge" in postrm
+    assert "rm -f /etc/ro-root.conf " in postrm
+    # Written by postinst, so not a conffile (Policy 10.7.3).
+    assert not (control / "conffiles").exists()
+    for name in ("config", "postinst", "postrm"):
+        assert "{{" not in (control / name).read_text() and "{%" not in (control / name).read_text()
+
+
+def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path: Path) -> None:
+    data = data_file(deb, "usr/share/man/man5/ro-root.conf.5.gz")
+    assert data[:2] == b"\x1f\x8b"
+    page = tmp_path / "ro-root.conf.5.gz"
+    page.write_bytes(data)
+    assert shutil.which("man"), "man is needed (apt-get install man-db)"
+    proc = subprocess.run(
+        ["man", "--warnings", "-l", str(page)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8", "MANPAGER": "cat"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    text = proc.stdout
+    for key in (REPO / "debian/ro-root.conf").read_text().splitlines():
+        if key and not key.startswith("#"):
+            assert key.split("=")[0] + "=" in text, key
+    for word in ("ro-root.size=SIZE", "ro-root.policy=", "allow_cmdline=no", "/run/ro-root/state"):
+        assert word in text, word
 
 
 # --- reproducibility -----------------------------------------------------------------------

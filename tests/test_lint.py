@@ -62,7 +62,8 @@ def test_shellcheck_dash_payload() -> None:
 
 def test_shellcheck_dash_rendered_maintainer_scripts(deb: Path, tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "DEBIAN")], check=True)
-    scripts = [str(tmp_path / "DEBIAN" / n) for n in ("preinst", "postinst", "postrm")]
+    names = ("config", "preinst", "postinst", "postrm")
+    scripts = [str(tmp_path / "DEBIAN" / n) for n in names]
     proc = run([tool("shellcheck"), "-s", "dash", *scripts])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
