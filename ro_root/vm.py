@@ -28,7 +28,7 @@ import shlex
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -446,8 +446,15 @@ def prepare_image(
     *,
     cache: Path | None = None,
     size: int = DISK_SIZE,
+    selections: str = "",
+    files: Mapping[str, bytes] | None = None,
 ) -> Image:
-    """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS."""
+    """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
+
+    SELECTIONS (debconf-set-selections lines) are set before the first .deb is installed, as
+    a preseeded unattended installation does. FILES (path in the image: content) are written
+    after the installation, e.g. an /etc/ro-root.conf.
+    """
     for program in ("tar", "chroot", "mke2fs", "mount"):
         require(program, HOST_PROGRAMS[program])
     debs = tuple(Path(d).resolve() for d in debs)
@@ -480,9 +487,22 @@ def prepare_image(
         boot_dir = tree / "boot"
         newest = _boot_versions([p.name for p in boot_dir.iterdir()])[0]
         initrd_before = file_sha256(boot_dir / f"initrd.img-{newest}")
+        if selections:
+            run(
+                ["chroot", tree, "debconf-set-selections"],
+                input=selections,
+                capture=True,
+                env=_CHROOT_ENV,
+            )
         # One apt run per .deb, in order: [old, new] is an upgrade.
         for number, deb in enumerate(debs, start=1):
             _install_debs(tree, [deb], workdir / f"install-{number}.log")
+        for name, content in (files or {}).items():
+            target = tree / name.lstrip("/")
+            if ".." in Path(name).parts or not target.parent.is_dir():
+                die(f"cannot write {name} into the image: bad path or no such directory")
+            target.write_bytes(content)
+            target.chmod(0o644)
         if spec.probe:
             probe = tree / "usr/local/sbin" / PROBE
             shutil.copyfile(VMFILES / PROBE, probe)
@@ -559,13 +579,30 @@ def refresh_kernels(image: Image) -> Image:
     return dataclasses.replace(image, kernels=tuple(kernels))
 
 
+def make_disk(path: Path, label: str, size_mib: int = 64) -> Path:
+    """An empty ext4 file system labelled LABEL in the raw image PATH (an extra drive)."""
+    require("mke2fs", "e2fsprogs")
+    path.unlink(missing_ok=True)
+    with path.open("wb") as stream:
+        stream.truncate(size_mib * 1024 * 1024)
+    run(["mke2fs", "-q", "-t", "ext4", "-L", label, path], capture=True)
+    return path
+
+
 # --- 3. boot -------------------------------------------------------------------------------
 
 
 def qemu_argv(
-    image: Image, cmdline: str, serial: Path | None, kernel: Kernel | None = None
+    image: Image,
+    cmdline: str,
+    serial: Path | None,
+    kernel: Kernel | None = None,
+    drives: Sequence[Path] = (),
 ) -> list[str]:
-    """The qemu command line; SERIAL None means the console on this terminal (-nographic)."""
+    """The qemu command line; SERIAL None means the console on this terminal (-nographic).
+
+    DRIVES are extra raw disks after the root: /dev/vdb, /dev/vdc, ...
+    """
     kernel = kernel or image.newest
     argv = [
         "qemu-system-x86_64",
@@ -580,6 +617,8 @@ def qemu_argv(
         "-initrd", str(kernel.initrd),
         "-append", cmdline,
     ]  # fmt: skip
+    for drive in drives:
+        argv += ["-drive", f"file={drive},format=raw,if=virtio"]
     if serial is None:
         argv.append("-nographic")
     else:
@@ -628,12 +667,16 @@ def boot(
     expect: str | None = None,
     kernel: str | None = None,
     timeout: float = DEFAULT_BOOT_TIMEOUT,
+    drives: Sequence[Path] = (),
+    probe: bool = True,
 ) -> BootResult:
     """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not.
 
     EXPECT is the outcome the boot must have, as /run/ro-root/state says it (active, skipped,
     failed, or none when ro-root is not installed): another outcome fails with the facts.
-    KERNEL is a kernel version of the image (default: the newest).
+    KERNEL is a kernel version of the image (default: the newest). DRIVES are extra disks.
+    PROBE False is a boot that must stop before the system runs (a panic in the initramfs):
+    it fails if the probe reports, and its result has no facts.
     """
     if not image.spec.probe:
         die("boot() needs an image with the probe; use demo() for an interactive boot")
@@ -648,7 +691,7 @@ def boot(
     clean = False
     try:
         proc = run(
-            qemu_argv(image, cmdline, log_path, chosen),
+            qemu_argv(image, cmdline, log_path, chosen, drives),
             check=False,
             capture=True,
             input="",
@@ -664,6 +707,16 @@ def boot(
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     parsed = parse_probe(text)
     where = f"boot of kernel {chosen.version} with '{cmdline}' of {image.disk}"
+    if not probe:
+        if parsed is not None or not exited.startswith("qemu exited"):
+            die(
+                f"{where}: expected the boot to stop in the initramfs, but "
+                f"{'the system came up and the probe reported' if parsed else exited}\n"
+                f"serial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
+            )
+        return BootResult(
+            image=image, cmdline=cmdline, log_path=log_path, log=text, facts={}, seconds=seconds
+        )
     if parsed is None:
         die(
             f"{where}: no complete probe report on the serial console after {seconds:.0f} s; "

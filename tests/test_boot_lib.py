@@ -476,6 +476,8 @@ def test_garbage_config_boots_with_defaults_and_executes_nothing(boot: Boot) -> 
     assert got["data_mounts"] == "LABEL=ok:/srv/ok"
     assert int(got["warnings"]) >= 10
     assert "unknown setting 'no_such_key'" in result.stdout
+    assert "/etc/ro-root.conf line 8: bad item 'LABEL=data:/var/$(touch" in result.stdout
+    assert "/etc/ro-root.conf line 8: bad item '../x:/y'" in result.stdout
     assert "bad value" in result.log
     # Junk reaches the console only as printable text.
     assert "\x1b" not in result.stdout and "\x7f" not in result.stdout

@@ -18,7 +18,8 @@ import pytest
 from ro_root import vm
 from ro_root.errors import UserError
 
-Outcome = Literal["active", "skipped", "failed", "none"]
+# "panic": the boot must stop in the initramfs, before the system (and the probe) runs.
+Outcome = Literal["active", "skipped", "failed", "none", "panic"]
 
 # Where busybox lands in an initrd (bookworm's initramfs has /bin -> usr/bin).
 INITRD_BUSYBOX = frozenset({"bin/busybox", "usr/bin/busybox"})
@@ -28,10 +29,12 @@ ROOT_DEVICE = "/dev/vda"
 
 
 class Boot(NamedTuple):
-    """One boot of a sequence: extra kernel parameters and the outcome it must end in."""
+    """One boot of a sequence: extra kernel parameters, the outcome it must end in, and the
+    names of the sequence's extra disks attached to it (/dev/vdb, /dev/vdc, ... in order)."""
 
     append: tuple[str, ...]
     expect: Outcome
+    drives: tuple[str, ...] = ()
 
 
 class BootSequence:
@@ -53,9 +56,15 @@ class BootSequence:
         image: vm.Image,
         boots: Mapping[str, Boot],
         hash_disk: Collection[str] | None = None,
+        disks: Mapping[str, Path] | None = None,
     ) -> None:
         self.image = image
         self.boots = boots
+        self.disks = dict(disks or {})
+        for name, boot in boots.items():
+            unknown = [d for d in boot.drives if d not in self.disks]
+            if unknown:
+                raise KeyError(f"boot {name!r} wants unknown disks {unknown}")
         # Hashing the 3 GB sparse disk takes about 5 s: only around the boots that need it.
         if hash_disk is None:
             hash_disk = [name for name, boot in boots.items() if boot.expect == "active"]
@@ -78,7 +87,14 @@ class BootSequence:
                     else:
                         self.disk_before[step] = vm.file_sha256(self.image.disk)
                 try:
-                    self.outcomes[step] = vm.boot(self.image, wanted.append, expect=wanted.expect)
+                    panic = wanted.expect == "panic"
+                    self.outcomes[step] = vm.boot(
+                        self.image,
+                        wanted.append,
+                        expect=None if panic else wanted.expect,
+                        drives=[self.disks[d] for d in wanted.drives],
+                        probe=not panic,
+                    )
                 except UserError as exc:  # its message has the serial log's path and tail
                     self.outcomes[step] = str(exc)
                 if step in self.hash_disk:
