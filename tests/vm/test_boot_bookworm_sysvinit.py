@@ -2,16 +2,18 @@
 
 sysvinit is where ro-root diverts initscripts' checkroot.sh, which would otherwise check
 and remount the root: /etc/init.d/checkroot.sh is ro-root's wrapper, which does nothing
-while the root is the overlay and runs the original otherwise. Four boots of one image
+while the root is the overlay and runs the original otherwise. Five boots of one image
 (about a minute each under TCG), each with the outcome it must end in:
 
 1. default command line: the overlay is active, the wrapper says checkroot.sh has nothing
    to do, /ro stays read-only through the init scripts;
 2. default command line again ("reboot"): what boot 1 wrote is gone, and the disk image is
    byte-identical from before boot 1 to after boot 2;
-3. `ro-root=disabled`: skipped; the original checkroot.sh ran through the wrapper and
+3. no overlay module with `ro-root.policy=ro`: failed, and the wrapper keeps the real root
+   read-only (the original would remount it): the disk image does not change;
+4. `ro-root=disabled`: skipped; the original checkroot.sh ran through the wrapper and
    remounted the root read-write as fstab says;
-4. `single`: recovery boot, skipped, root writable; the write of boot 3 is still there.
+5. `single`: recovery boot, skipped, root writable; the write of boot 4 is still there.
 
 In a `single` boot sysvinit runs only the runlevel-S entries of inittab (never rc.local):
 the test image starts the probe from an inittab entry placed before sulogin's.
@@ -33,6 +35,7 @@ SPEC = vm.ImageSpec(suite="bookworm", init="sysvinit", busybox=False)
 BOOTS = {
     "overlay": Boot((), expect="active"),
     "reboot": Boot((), expect="active"),
+    "policy-ro": Boot(("modprobe.blacklist=overlay", "ro-root.policy=ro"), expect="failed"),
     "disabled": Boot(("ro-root=disabled",), expect="skipped"),
     "single": Boot(("single",), expect="skipped"),
 }
@@ -58,7 +61,7 @@ def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Ima
 
 @pytest.fixture(scope="module")
 def boots(image: vm.Image) -> BootSequence:
-    return BootSequence(image, BOOTS)
+    return BootSequence(image, BOOTS, hash_disk=["overlay", "reboot", "policy-ro"])
 
 
 def checkroot_problems(boot: vm.BootResult) -> list[str]:
@@ -115,7 +118,11 @@ def test_sysvinit_reboot_forgets_the_writes_and_leaves_the_disk_image_unchanged(
     vmtest.expect_reboot_forgets(boots, "overlay", "reboot")
 
 
-# --- boot 3: ro-root=disabled ---------------------------------------------------------------
+# --- boot 3: failure_policy=ro ---------------------------------------------------------------
+# (its test is at the end of this module)
+
+
+# --- boot 4: ro-root=disabled ---------------------------------------------------------------
 
 
 def test_sysvinit_disabled_boot_is_skipped_and_writable(boots: BootSequence) -> None:
@@ -139,7 +146,7 @@ def test_sysvinit_disabled_boot_runs_the_original_checkroot_through_the_wrapper(
     vmtest.expect(boot, problems, "checkroot.sh on a plain boot")
 
 
-# --- boot 4: single-user --------------------------------------------------------------------
+# --- boot 5: single-user --------------------------------------------------------------------
 
 
 def test_sysvinit_single_user_boot_is_skipped_and_writable(boots: BootSequence) -> None:
@@ -148,3 +155,17 @@ def test_sysvinit_single_user_boot_is_skipped_and_writable(boots: BootSequence) 
 
 def test_sysvinit_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
     vmtest.expect_write_persists(boots, "disabled", "single")
+
+
+KEEPS_RO_SAYS = "ro-root: FAILED, and failure_policy=ro keeps the root read-only"
+
+
+def test_sysvinit_policy_ro_keeps_the_real_root_read_only(boots: BootSequence) -> None:
+    boot = boots("policy-ro")
+    problems = vmtest.facts_differ(boot, rorootstate="failed", root_fstype="ext4", write_ok="no")
+    problems += vmtest.has_option(boot, "root_options", "ro")
+    if KEEPS_RO_SAYS not in boot.log:
+        problems.append(f"the serial log lacks the wrapper's {KEEPS_RO_SAYS!r}")
+    if boots.disk_before.get("policy-ro") != boots.disk_after.get("policy-ro"):
+        problems.append(f"the failure_policy=ro boot changed {boots.image.disk}")
+    vmtest.expect(boot, problems, "failure_policy=ro under sysvinit")
