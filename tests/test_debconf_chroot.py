@@ -1,0 +1,281 @@
+"""debconf in a real Debian 12 root (chroot): preseeded installs, reconfigure, purge, warnings.
+
+What a user does: feed `build.py preseed --selections` to debconf-set-selections, install
+the package without a terminal, edit /etc/ro-root.conf, change an answer and reconfigure,
+purge. One kernel, initrds built with MODULES=list (seconds): the boots are the VM tests'.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import REPO, build_deb, run_build
+
+from ro_root import vm
+
+pytestmark = pytest.mark.chroot
+
+CONF = "/etc/ro-root.conf"
+MANAGED = ("enabled", "mode", "size", "data_mounts", "failure_policy")
+
+
+class Root:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def sh(
+        self, script: str, check: bool = True, frontend: str = "noninteractive"
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["chroot", str(self.path), "/bin/sh", "-ec", script],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env={
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "DEBIAN_FRONTEND": frontend,
+                "LC_ALL": "C",
+            },
+            timeout=600,
+        )
+        if check:
+            assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def file(self, path: str) -> Path:
+        return self.path / path.lstrip("/")
+
+    def preseed(self, lines: str) -> None:
+        self.file("/tmp/answers").write_text(lines)
+        self.sh("debconf-set-selections /tmp/answers")
+
+    def install(self, deb: Path, frontend: str = "noninteractive") -> str:
+        shutil.copyfile(deb, self.file(f"/tmp/{deb.name}"))
+        proc = self.sh(
+            f"apt-get install -y --no-install-recommends /tmp/{deb.name}", frontend=frontend
+        )
+        return proc.stdout + proc.stderr
+
+    def conf(self) -> dict[str, str]:
+        """KEY=VALUE lines of /etc/ro-root.conf, quotes removed (as ro-root.conf(5) reads)."""
+        values = {}
+        for line in self.file(CONF).read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                key, _, value = line.strip().partition("=")
+                if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                    value = value[1:-1]
+                values[key] = value
+        return values
+
+    def debconf(self) -> dict[str, str]:
+        """ro-root's answers as debconf-show prints them (QUESTION: VALUE)."""
+        answers = {}
+        for line in self.sh("debconf-show ro-root").stdout.splitlines():
+            name, _, value = line.lstrip(" *").partition(":")
+            answers[name] = value.strip()
+        return answers
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_deb(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Root]:
+    if os.geteuid() != 0:
+        pytest.fail("chroot tests need root: run make check as root")
+    for program in ("mmdebstrap", "tar"):
+        if shutil.which(program) is None:
+            pytest.fail(f"{program} is not installed (make check installs it)")
+    tarball = vm.base_tarball(vm.ImageSpec())
+    tree = tmp_path / "root"
+    tree.mkdir()
+    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
+    shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
+    (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
+    (tree / "usr/sbin/policy-rc.d").chmod(0o755)
+    (tree / "etc/initramfs-tools/conf.d/test-fast").write_text("MODULES=list\n")
+    # A system that has been booted once has its machine ID.
+    (tree / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    with vm.chroot_mounts(tree):
+        yield Root(tree)
+    shutil.rmtree(tree)
+
+
+def selections(*args: str) -> str:
+    proc = run_build(REPO, "preseed", "--selections", *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def shipped_default() -> list[str]:
+    return (REPO / "debian/ro-root.conf").read_text().splitlines()
+
+
+def test_preseeded_noninteractive_install_writes_exactly_the_answers(root: Root, deb: Path) -> None:
+    root.preseed(
+        selections(
+            "--mode",
+            "device",
+            "--device",
+            "LABEL=ro-upper",
+            "--size",
+            "1g",
+            "--data-mounts",
+            "LABEL=data:/var/local/data UUID=0a1b-2c3d:/srv/db",
+            "--failure-policy",
+            "ro",
+        )
+    )
+    out = root.install(deb)
+    assert "ro-root: warning" not in out
+    conf = root.conf()
+    assert {key: conf[key] for key in MANAGED} == {
+        "enabled": "yes",
+        "mode": "device:LABEL=ro-upper",
+        "size": "1g",
+        "data_mounts": "LABEL=data:/var/local/data UUID=0a1b-2c3d:/srv/db",
+        "failure_policy": "ro",
+    }
+    # Everything else is the shipped default, line for line.
+    lines = root.file(CONF).read_text().splitlines()
+    assert len(lines) == len(shipped_default())
+    for mine, default in zip(lines, shipped_default(), strict=True):
+        if not default.startswith(tuple(f"{key}=" for key in MANAGED)):
+            assert mine == default
+    stat = root.file(CONF).stat()
+    assert (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (0o644, 0, 0)
+    # Not a conffile: dpkg does not track it.
+    assert CONF not in root.sh("dpkg-query -W -f='${Conffiles}' ro-root").stdout
+    assert not list(root.file("/etc").glob("ro-root.conf.*"))
+
+
+def test_preseeded_answers_leave_no_question_even_at_priority_low(root: Root, deb: Path) -> None:
+    # An interactive frontend that would print any question asked; every question is
+    # preseeded (and so seen), so none may appear.
+    root.preseed(selections("--size", "30%"))
+    shutil.copyfile(deb, root.file(f"/tmp/{deb.name}"))
+    proc = root.sh(
+        f"DEBIAN_PRIORITY=low apt-get install -y --no-install-recommends /tmp/{deb.name}",
+        frontend="teletype",
+    )
+    out = proc.stdout + proc.stderr
+    for prompt in (
+        "Boot with a read-only root",
+        "Where changes to the root",
+        "Size limit of the writable layer",
+        "Persistent data file systems",
+        "Behavior of a boot",
+    ):
+        assert prompt not in out
+    assert root.conf()["size"] == "30%"
+
+
+def test_admin_edits_survive_reconfigure_and_a_changed_answer_is_applied(
+    root: Root, deb: Path
+) -> None:
+    root.install(deb)
+    assert root.conf()["failure_policy"] == "rw"
+    text = root.file(CONF).read_text()
+    text = text.replace("device_timeout=10\n", "# kiosk 7: slow USB stick\ndevice_timeout=45\n")
+    text = text.replace("size=50%\n", "size='2g'\n")  # an edit of a managed key
+    text += "swap=keep\n"
+    root.file(CONF).write_text(text)
+
+    root.preseed("ro-root ro-root/failure_policy select panic\n")
+    root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+
+    after = root.file(CONF).read_text()
+    assert "# kiosk 7: slow USB stick\ndevice_timeout=45\n" in after
+    assert after.endswith("swap=keep\n")
+    conf = root.conf()
+    assert conf["failure_policy"] == "panic"  # the changed answer
+    assert conf["size"] == "2g"  # the admin's edit, now also the answer
+    assert root.debconf()["ro-root/size"] == "2g"
+    assert root.debconf()["ro-root/failure_policy"] == "panic"
+
+    # And once more with nothing changed: the file stays as it is.
+    before = root.file(CONF).read_bytes()
+    root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+    assert root.file(CONF).read_bytes() == before
+
+
+def test_disabling_by_reconfigure_writes_enabled_no(root: Root, deb: Path) -> None:
+    root.install(deb)
+    root.preseed("ro-root ro-root/enabled boolean false\n")
+    root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+    assert root.conf()["enabled"] == "no"
+
+
+def test_invalid_preseeded_size_installs_with_the_default_and_a_warning(
+    root: Root, deb: Path
+) -> None:
+    root.preseed(
+        "ro-root ro-root/size string lots\n"
+        "ro-root ro-root/mode select device\n"
+        "ro-root ro-root/device string /dev/sdb1\n"
+        "ro-root ro-root/data_mounts string LABEL=data:/ro/x\n"
+    )
+    out = root.install(deb)
+    assert "ro-root: warning: ro-root/size 'lots' cannot be used" in out
+    assert "using the default '50%'" in out
+    assert "ro-root: warning: ro-root/device '/dev/sdb1' cannot be used" in out
+    assert "ro-root: warning: ro-root/data_mounts 'LABEL=data:/ro/x' cannot be used" in out
+    conf = root.conf()
+    assert (conf["size"], conf["mode"], conf["data_mounts"]) == ("50%", "tmpfs", "")
+    assert root.debconf()["ro-root/size"] == "50%"
+    assert root.sh("dpkg-query -W -f='${Status}' ro-root").stdout == "install ok installed"
+
+
+def test_garbage_in_the_conf_file_is_not_executed_nor_taken(root: Root, deb: Path) -> None:
+    root.install(deb)
+    text = root.file(CONF).read_text().replace("size=50%\n", "size=$(touch /tmp/pwned)\n")
+    root.file(CONF).write_text(text + "mode=`touch /tmp/pwned2`\n")
+    out = root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+    assert not root.file("/tmp/pwned").exists() and not root.file("/tmp/pwned2").exists()
+    assert "ignoring size=$(touch /tmp/pwned)" in out.stderr
+    conf = root.conf()
+    assert (conf["size"], conf["mode"]) == ("50%", "tmpfs")
+
+
+def test_purge_removes_the_conf_file_and_the_debconf_answers(root: Root, deb: Path) -> None:
+    root.preseed(selections("--size", "1g"))
+    root.install(deb)
+    assert root.file(CONF).is_file()
+    assert root.debconf()
+    root.sh("apt-get remove -y ro-root")
+    # Removal keeps the configuration, as for a conffile.
+    assert root.conf()["size"] == "1g"
+    root.sh("apt-get purge -y ro-root")
+    assert not root.file(CONF).exists()
+    assert not list(root.file("/etc").glob("ro-root.conf*"))
+    assert not root.file("/var/lib/ro-root").exists()
+    assert root.sh("debconf-show ro-root").stdout == ""
+    for db in ("config.dat", "templates.dat"):
+        assert "ro-root/" not in root.file(f"/var/cache/debconf/{db}").read_text(), db
+
+
+def test_missing_machine_id_and_ssh_host_keys_are_warned_at_install(root: Root, deb: Path) -> None:
+    root.file("/etc/machine-id").write_text("")
+    root.file("/etc/ssh").mkdir(exist_ok=True)
+    root.file("/etc/ssh/sshd_config").write_text("# openssh-server without host keys\n")
+    out = root.install(deb)
+    assert "ro-root: warning: /etc/machine-id is missing, empty or uninitialized" in out
+    assert "systemd-machine-id-setup" in out
+    assert "ro-root: warning: openssh-server has no host keys" in out
+    assert "ssh-keygen -A" in out
+
+    root.file("/etc/machine-id").write_text("uninitialized\n")
+    out = root.sh("dpkg-reconfigure -fnoninteractive ro-root").stderr
+    assert "/etc/machine-id is missing, empty or uninitialized" in out
+    root.file("/etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    root.file("/etc/ssh/ssh_host_ed25519_key").write_text("")
+    out = root.sh("dpkg-reconfigure -fnoninteractive ro-root").stderr
+    assert "warning" not in out
