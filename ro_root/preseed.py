@@ -22,7 +22,8 @@ QUESTION_TYPES = ("boolean", "select", "multiselect", "string", "password")
 
 _SPEC = re.compile(r"(?:LABEL|UUID|PARTUUID)=[A-Za-z0-9._-]+")
 _PERCENT = re.compile(r"(?:[1-9]|[1-9][0-9]|100)%")
-_SIZE = re.compile(r"[1-9][0-9]*[kmg]?")
+# At most 12 digits, as the boot code accepts.
+_SIZE = re.compile(r"[1-9][0-9]{0,11}[kmg]?")
 _MOUNTPOINT = re.compile(r"/[A-Za-z0-9._/-]*")
 _SUITE = re.compile(r"[A-Za-z0-9._-]+")
 _URL = re.compile(r"(?:https?|ftp|file)://\S+")
@@ -77,7 +78,8 @@ def words(value: str) -> list[str]:
 def _mountpoint_ok(path: str) -> bool:
     if not _MOUNTPOINT.fullmatch(path) or path.endswith("/") or "//" in path:
         return False
-    if path in ("/ro", "/rw") or path.startswith(("/ro/", "/rw/")):
+    reserved = ("/ro", "/rw", "/proc", "/sys", "/dev", "/run")
+    if path in reserved or path.startswith(tuple(f"{r}/" for r in reserved)):
         return False
     return all(part not in (".", "..") for part in path.split("/"))
 
@@ -115,7 +117,8 @@ def check(key: str, value: str) -> str | None:
             if not _mountpoint_ok(mountpoint):
                 return (
                     f"in '{item}', the mount point must be an absolute path of letters, digits, "
-                    "'.', '_', '-' and '/', other than / and outside /ro and /rw"
+                    "'.', '_', '-' and '/', other than / and outside "
+                    "/ro, /rw, /proc, /sys, /dev and /run"
                 )
         return None
     if key == "failure_policy":

@@ -498,13 +498,14 @@ def test_config_that_is_a_directory_is_reported(boot: Boot) -> None:
     assert "not a readable file" in result.stdout
 
 
-@pytest.mark.parametrize("size", ["1%", "100%", "1", "64k", "512M", "2g", "999999999999"])
+@pytest.mark.parametrize("size", ["1%", "100%", "1", "64k", "512m", "2g", "999999999999"])
 def test_valid_sizes(boot: Boot, size: str) -> None:
     assert boot.run(f"rr_valid_size '{size}'").returncode == 0
 
 
 @pytest.mark.parametrize(
-    "size", ["", "0", "0%", "101%", "050%", "10%%", "1.5g", "-1", "10t", "1 g", "9999999999999"]
+    "size",
+    ["", "0", "0%", "101%", "050%", "10%%", "1.5g", "-1", "10t", "1 g", "512M", "9999999999999"],
 )
 def test_invalid_sizes(boot: Boot, size: str) -> None:
     assert boot.run(f"rr_valid_size '{size}'").returncode == 1

@@ -40,7 +40,7 @@ ro_root_valid_spec()
 }
 
 # ro_root_valid_mountpoint PATH: absolute, [A-Za-z0-9._/-], not / nor under
-# /ro or /rw (ro-root's own mount points), no empty, "." or ".." component,
+# /ro or /rw (ro-root's own mount points) or /proc, /sys, /dev, /run, no empty, "." or ".." component,
 # no trailing slash.
 ro_root_valid_mountpoint()
 {
@@ -50,6 +50,7 @@ ro_root_valid_mountpoint()
 	esac
 	case "$1" in
 	*[!A-Za-z0-9._/-]* | */ | *//* | /ro | /ro/* | /rw | /rw/*) return 1 ;;
+	/proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/*) return 1 ;;
 	*/. | */./* | */.. | */../*) return 1 ;;
 	esac
 	return 0
@@ -94,9 +95,10 @@ ro_root_check()
 		[1-9]% | [1-9][0-9]% | 100%) return 0 ;;
 		*%) ;;
 		[1-9]*)
-			case "${2%[kmg]}" in
+			ro_root_digits=${2%[kmg]}
+			case "$ro_root_digits" in
 			*[!0-9]*) ;;
-			*) return 0 ;;
+			*) [ "${#ro_root_digits}" -le 12 ] && return 0 ;;
 			esac
 			;;
 		esac
@@ -120,7 +122,7 @@ ro_root_check()
 				;;
 			esac
 			if ! ro_root_valid_mountpoint "${ro_root_item#*:}"; then
-				ro_root_reason="in '$ro_root_item', the mount point must be an absolute path of letters, digits, '.', '_', '-' and '/', other than / and outside /ro and /rw"
+				ro_root_reason="in '$ro_root_item', the mount point must be an absolute path of letters, digits, '.', '_', '-' and '/', other than / and outside /ro, /rw, /proc, /sys, /dev and /run"
 				return 1
 			fi
 		done
