@@ -147,8 +147,18 @@ def one_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("frobnicate",), ("status", "--yaml"), ("exec",), ("exec", "--"), ("disable", "-x")]
-    + [("commit",), ("enable", "now"), ("diff", "x"), ("status", "--json", "x")],
+    [
+        (),
+        ("frobnicate",),
+        ("status", "--yaml"),
+        ("exec",),
+        ("exec", "--"),
+        ("disable", "-x"),
+        ("commit",),
+        ("enable", "now"),
+        ("diff", "x"),
+        ("status", "--json", "x"),
+    ],
 )
 def test_bad_usage_is_one_error_and_exit_2(fake: Fake, args: tuple[str, ...]) -> None:
     proc = fake.run(*args)
