@@ -179,9 +179,7 @@ def test_help_lists_every_command(fake: Fake) -> None:
     ("args", "status"),
     [(("exec", "true"), 125), (("commit", "/etc/x"), 1), (("enable",), 1), (("disable",), 1)],
 )
-def test_commands_that_write_need_root(
-    fake: Fake, args: tuple[str, ...], status: int
-) -> None:
+def test_commands_that_write_need_root(fake: Fake, args: tuple[str, ...], status: int) -> None:
     proc = fake.run(*args, RR_EUID="1000")
     assert proc.returncode == status
     one_error(proc, "needs root")
