@@ -23,7 +23,7 @@ DIVERT_TO = "/etc/init.d/checkroot.sh.ro-root.orig"
 
 # DEBIAN/ members rendered from debian/NAME.j2 (mode 0755), and those copied
 # from debian/NAME (mode 0644).
-MAINTAINER_SCRIPTS = ("config", "preinst", "postinst", "postrm")
+MAINTAINER_SCRIPTS = ("config", "preinst", "postinst", "prerm", "postrm")
 CONTROL_FILES = ("templates", "triggers")
 
 
@@ -130,6 +130,19 @@ def _md5sums(root: Path) -> bytes:
     return "".join(lines).encode()
 
 
+def _conffiles(root: Path) -> bytes:
+    """Every regular file under /etc is a conffile (Policy 10.7), symlinks are not."""
+    etc = root / "etc"
+    if not etc.is_dir():
+        return b""
+    names = sorted(
+        "/" + p.relative_to(root).as_posix()
+        for p in etc.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
+    return "".join(f"{name}\n" for name in names).encode()
+
+
 def _clamp_mtimes(root: Path, epoch: int) -> None:
     for path in [root, *root.rglob("*")]:
         os.utime(path, (epoch, epoch), follow_symlinks=False)
@@ -186,6 +199,9 @@ def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
     for name in CONTROL_FILES:
         _write(root, control / name, (source / "debian" / name).read_bytes(), 0o644)
     _write(root, control / "md5sums", _md5sums(root), 0o644)
+    conffiles = _conffiles(root)
+    if conffiles:
+        _write(root, control / "conffiles", conffiles, 0o644)
     context["installed_size"] = str(_installed_size(root))
     text = env.get_template("control.j2").render(context)
     _write(root, control / "control", text.encode(), 0o644)

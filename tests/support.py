@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
-SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts")
+SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts", "sbin")
 
 
 def copy_source(dest: Path) -> Path:

@@ -117,6 +117,12 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/share/ro-root/ro-root.conf": 0o644,
         "usr/share/lintian/overrides/ro-root": 0o644,
         "usr/share/man/man5/ro-root.conf.5.gz": 0o644,
+        "usr/sbin/ro-root": 0o755,
+        "usr/share/man/man8/ro-root.8.gz": 0o644,
+        "usr/libexec/ro-root/apt-guard": 0o755,
+        "etc/apt/apt.conf.d/20ro-root": 0o644,
+        "etc/dpkg/dpkg.cfg.d/ro-root": 0o644,
+        "etc/update-motd.d/50-ro-root": 0o755,
     }
     for name, mode in expected.items():
         assert members[name].isfile(), name
@@ -167,6 +173,22 @@ def test_md5sums_cover_every_file(deb: Path, tmp_path: Path) -> None:
         assert listed[name] == hashlib.md5(data_file(deb, name)).hexdigest(), name
 
 
+def test_every_file_in_etc_is_a_conffile(deb: Path, tmp_path: Path) -> None:
+    conffiles = control_file(deb, "conffiles", tmp_path).splitlines()
+    assert conffiles == [
+        "/etc/apt/apt.conf.d/20ro-root",
+        "/etc/dpkg/dpkg.cfg.d/ro-root",
+        "/etc/update-motd.d/50-ro-root",
+    ]
+
+
+def test_prerm_refuses_removal_only_while_the_overlay_is_active(deb: Path, tmp_path: Path) -> None:
+    prerm = control_file(deb, "prerm", tmp_path)
+    assert "remove)\n\tif ro_root_overlay_active; then" in prerm
+    assert "ro-root exec apt-get remove ro-root" in prerm
+    assert "RO_ROOT_EXEC-" in prerm
+
+
 def test_triggers_activate_update_initramfs(deb: Path, tmp_path: Path) -> None:
     lines = [
         line
@@ -190,7 +212,7 @@ def test_maintainer_scripts_divert_and_restore_checkroot_with_one_name(
     wrapper = (REPO / "debian/checkroot.sh").read_text()
     assert "ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig\n" in wrapper
     assert "# Provides:          checkroot mtab\n" in wrapper
-    for name in ("config", "preinst", "postinst", "postrm"):
+    for name in ("config", "preinst", "postinst", "prerm", "postrm"):
         mode = (tmp_path / "DEBIAN" / name).stat().st_mode & 0o777
         assert mode == 0o755, name
         assert "{{" not in (tmp_path / "DEBIAN" / name).read_text()
@@ -213,7 +235,8 @@ def test_debconf_templates_and_config_are_in_the_control_area(deb: Path, tmp_pat
     assert "db_purge" in postrm
     assert "rm -f /etc/ro-root.conf " in postrm
     # Written by postinst, so not a conffile (Policy 10.7.3).
-    assert not (control / "conffiles").exists()
+    conffiles = (control / "conffiles").read_text().splitlines()
+    assert "/etc/ro-root.conf" not in conffiles
     for name in ("config", "postinst", "postrm"):
         assert "{{" not in (control / name).read_text() and "{%" not in (control / name).read_text()
 

@@ -20,6 +20,9 @@ SHELL_FILES = (
     "scripts/init-bottom/ro-root",
     "scripts/ro-root-functions",
     "debian/checkroot.sh",
+    "debian/apt-guard",
+    "debian/update-motd",
+    "sbin/ro-root",
     "tests/shlib/stubs.sh",
     "ro_root/vmfiles/customize.sh",
     "ro_root/vmfiles/policy-rc.d",
@@ -48,7 +51,7 @@ def test_every_shell_payload_file_is_listed_here() -> None:
     # A new hook or script must not escape shellcheck by not being listed.
     found = {
         p.relative_to(REPO).as_posix()
-        for d in ("hooks", "scripts")
+        for d in ("hooks", "scripts", "sbin")
         for p in (REPO / d).rglob("*")
         if p.is_file()
     }
@@ -62,7 +65,7 @@ def test_shellcheck_dash_payload() -> None:
 
 def test_shellcheck_dash_rendered_maintainer_scripts(deb: Path, tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "DEBIAN")], check=True)
-    names = ("config", "preinst", "postinst", "postrm")
+    names = ("config", "preinst", "postinst", "prerm", "postrm")
     scripts = [str(tmp_path / "DEBIAN" / n) for n in names]
     proc = run([tool("shellcheck"), "-s", "dash", *scripts])
     assert proc.returncode == 0, proc.stdout + proc.stderr

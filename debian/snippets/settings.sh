@@ -95,10 +95,10 @@ ro_root_check()
 		[1-9]% | [1-9][0-9]% | 100%) return 0 ;;
 		*%) ;;
 		[1-9]*)
-			ro_root_digits=${2%[kmg]}
-			case "$ro_root_digits" in
-			*[!0-9]*) ;;
-			*) [ "${#ro_root_digits}" -le 12 ] && return 0 ;;
+			# At most 12 digits, as the boot code accepts.
+			case "${2%[kmg]}" in
+			*[!0-9]* | ?????????????*) ;;
+			*) return 0 ;;
 			esac
 			;;
 		esac

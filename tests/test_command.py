@@ -1,0 +1,502 @@
+"""The on-device command sbin/ro-root, run by dash against a fake system.
+
+The fake: a mount table file (RR_MOUNTS_FILE) in which / is an overlay and LOWER (the real
+root) is mounted read-only, directories standing for the merged view, the lower and the
+upper layer, and stub programs (mount, umount, chroot, sync, sleep, update-initramfs) that
+record their calls and change the mount table the way the kernel would for a remount.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+COMMAND = REPO / "sbin" / "ro-root"
+
+STUBS = {
+    # mount: remounts flip ro/rw of the mount point in the table; FAKE_BUSY=N makes the
+    # first N read-only remounts fail as busy; FAKE_FAIL=WORD fails calls containing WORD.
+    "mount": r"""#!/bin/sh
+echo "mount $*" >>"$FAKE_CALLS"
+if [ -n "${FAKE_FAIL-}" ]; then
+	case "$*" in *"$FAKE_FAIL"*) echo "mount: simulated failure" >&2; exit 32 ;; esac
+fi
+case "$1 $2" in
+"-o remount,ro")
+	n=$(cat "$FAKE_DIR/busy" 2>/dev/null || echo 0)
+	if [ "$n" -lt "${FAKE_BUSY:-0}" ]; then
+		echo $((n + 1)) >"$FAKE_DIR/busy"
+		echo "mount: $3: mount point is busy." >&2
+		exit 32
+	fi
+	sed -i "s| $3 \([^ ]*\) rw,| $3 \1 ro,|" "$FAKE_TABLE"
+	;;
+"-o remount,rw") sed -i "s| $3 \([^ ]*\) ro,| $3 \1 rw,|" "$FAKE_TABLE" ;;
+esac
+exit 0
+""",
+    "umount": '#!/bin/sh\necho "umount $*" >>"$FAKE_CALLS"\n',
+    "sync": '#!/bin/sh\necho sync >>"$FAKE_CALLS"\n',
+    "sleep": "#!/bin/sh\n",
+    "update-initramfs": '#!/bin/sh\necho "update-initramfs $*" >>"$FAKE_CALLS"\n',
+    # chroot DIR CMD...: run CMD here (not chrooted), in DIR, with ro-root's pid at hand.
+    "chroot": r"""#!/bin/sh
+echo "chroot $*" >>"$FAKE_CALLS"
+echo "$PPID" >"$FAKE_DIR/ro-root.pid"
+dir=$1
+shift
+cd "$dir" && "$@"
+""",
+}
+
+
+class Fake:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.run_dir = tmp / "run"
+        self.merged = tmp / "merged"
+        self.lower = tmp / "lower"
+        self.rw = tmp / "rw"
+        self.upper = self.rw / "upper"
+        for d in (self.run_dir, self.merged, self.lower, self.upper, tmp / "bin"):
+            d.mkdir(parents=True)
+        for name, text in STUBS.items():
+            (tmp / "bin" / name).write_text(text)
+            (tmp / "bin" / name).chmod(0o755)
+        (self.lower / "etc").mkdir()
+        (self.merged / "etc").mkdir()
+        self.share = self.lower / "usr/share/ro-root"
+        self.share.mkdir(parents=True)
+        (self.share / "ro-root.conf").write_text(
+            (REPO / "debian/ro-root.conf").read_text(), encoding="utf-8"
+        )
+        self.table = tmp / "mounts"
+        self.calls = tmp / "calls"
+        self.set_state("active", "/ is a tmpfs overlay over /dev/vda")
+        self.mounts(lower="ro")
+
+    def mounts(self, lower: str = "ro", root: str = "overlay") -> None:
+        self.table.write_text(
+            f"{root} / {root} rw,relatime 0 0\n"
+            f"/dev/vda {self.lower} ext4 {lower},relatime 0 0\n"
+            f"tmpfs {self.rw} tmpfs rw,relatime 0 0\n"
+        )
+
+    def set_state(self, state: str, reason: str, log: str = "") -> None:
+        (self.run_dir / "state").write_text(state + "\n")
+        (self.run_dir / "reason").write_text(reason + "\n")
+        (self.run_dir / "log").write_text(log)
+
+    def lower_mode(self) -> str:
+        for line in self.table.read_text().splitlines():
+            fields = line.split()
+            if fields[1] == str(self.lower):
+                return fields[3].split(",")[0]
+        raise AssertionError("lower not mounted")
+
+    def call_list(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        self.calls.write_text("")
+        return subprocess.run(
+            ["dash", str(COMMAND), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.tmp,
+            timeout=60,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "RR_TEST_BIN": str(self.tmp / "bin"),
+                "RR_RUNDIR": str(self.run_dir),
+                "RR_MOUNTS_FILE": str(self.table),
+                "RR_ROOT": str(self.merged),
+                "RR_LOWER": str(self.lower),
+                "RR_RW": str(self.rw),
+                "RR_SHARE": "/usr/share/ro-root",
+                "RR_DROP_CACHES": str(self.tmp / "drop_caches"),
+                "RR_EUID": "0",
+                "FAKE_DIR": str(self.tmp),
+                "FAKE_TABLE": str(self.table),
+                "FAKE_CALLS": str(self.calls),
+                **env,
+            },
+        )
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Fake:
+    return Fake(tmp_path)
+
+
+def one_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    line = proc.stderr.splitlines()[0]
+    assert line.startswith("ro-root: "), proc.stderr
+    for word in words:
+        assert word in line, line
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("frobnicate",),
+        ("status", "--yaml"),
+        ("exec",),
+        ("exec", "--"),
+        ("disable", "-x"),
+        ("commit",),
+        ("enable", "now"),
+        ("diff", "x"),
+        ("status", "--json", "x"),
+    ],
+)
+def test_bad_usage_is_one_error_and_exit_2(fake: Fake, args: tuple[str, ...]) -> None:
+    proc = fake.run(*args)
+    assert proc.returncode == 2, proc.stderr
+    one_error(proc)
+    assert "ro-root --help" in proc.stderr
+    assert fake.call_list() == []
+
+
+def test_help_lists_every_command(fake: Fake) -> None:
+    proc = fake.run("--help")
+    assert proc.returncode == 0
+    for word in ("status", "exec", "enable", "disable --once", "diff", "commit", "125"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [(("exec", "true"), 125), (("commit", "/etc/x"), 1), (("enable",), 1), (("disable",), 1)],
+)
+def test_commands_that_write_need_root(fake: Fake, args: tuple[str, ...], status: int) -> None:
+    proc = fake.run(*args, RR_EUID="1000")
+    assert proc.returncode == status
+    one_error(proc, "needs root")
+    assert fake.call_list() == []
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def status_json(fake: Fake) -> tuple[int, dict[str, object]]:
+    proc = fake.run("status", "--json")
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_status_active_without_recorded_settings(fake: Fake) -> None:
+    fake.set_state("active", 'over /dev/vda "quoted" \\ back', "warning something odd\ninfo x\n")
+    proc = fake.run("status")
+    assert proc.returncode == 0, proc.stderr
+    assert "state: active" in proc.stdout
+    assert "warning: something odd" in proc.stdout
+    code, data = status_json(fake)
+    assert code == 0
+    assert list(data) == [
+        "format", "state", "active", "as_configured", "reason", "mode", "lower",
+        "lower_read_only", "upper", "upper_size_setting", "upper_used_kib", "upper_total_kib",
+        "data_mounts", "failure_policy", "apt_guard", "settings_recorded", "next_boot",
+        "warnings", "exit_status",
+    ]  # fmt: skip
+    assert data["reason"] == 'over /dev/vda "quoted" \\ back'
+    assert data["state"] == "active" and data["active"] is True
+    assert data["lower"] == "/dev/vda" and data["lower_read_only"] is True
+    assert data["mode"] == "tmpfs" and data["upper"] == "tmpfs"
+    assert data["settings_recorded"] is False and data["apt_guard"] is None
+    assert data["warnings"] == ["something odd"]
+    assert data["next_boot"] == "read-only"
+
+
+def test_status_reads_the_recorded_settings(fake: Fake) -> None:
+    (fake.run_dir / "settings").write_text(
+        "enabled=yes\nmode=tmpfs\nupper=tmpfs\nsize=25%\nlower=/dev/sda1\n"
+        "data_mounts=LABEL=data:/srv LABEL=log:/var/log\nfailure_policy=ro\napt_guard=refuse\n"
+    )
+    code, data = status_json(fake)
+    assert code == 0
+    assert data["lower"] == "/dev/sda1" and data["upper_size_setting"] == "25%"
+    assert data["data_mounts"] == ["LABEL=data:/srv", "LABEL=log:/var/log"]
+    assert data["failure_policy"] == "ro" and data["apt_guard"] == "refuse"
+    assert data["settings_recorded"] is True
+
+
+@pytest.mark.parametrize(("state", "code"), [("skipped", 3), ("failed", 4)])
+def test_status_exit_codes_of_a_boot_without_overlay(fake: Fake, state: str, code: int) -> None:
+    fake.set_state(state, "because")
+    fake.mounts(root="ext4")
+    proc = fake.run("status")
+    assert proc.returncode == code
+    assert f"state: {state}" in proc.stdout
+    assert status_json(fake)[1]["active"] is False
+
+
+def test_status_without_any_record_is_5(fake: Fake) -> None:
+    for name in ("state", "reason", "log"):
+        (fake.run_dir / name).unlink()
+    code, data = status_json(fake)
+    assert code == 5 and data["state"] == "none" and data["reason"] is None
+
+
+def test_status_fallback_from_device_mode_is_not_as_configured(fake: Fake) -> None:
+    (fake.lower / "etc/ro-root.conf").write_text("mode=device:LABEL=upper\n")
+    (fake.run_dir / "settings").write_text("mode=tmpfs\nupper=tmpfs\n")
+    code, data = status_json(fake)
+    assert code == 6 and data["as_configured"] is False
+
+
+@pytest.mark.parametrize(
+    ("conf", "once", "next_boot"),
+    [("enabled=no\n", False, "writable"), ("enabled=yes\n", True, "writable-once")],
+)
+def test_status_tells_the_next_boot(fake: Fake, conf: str, once: bool, next_boot: str) -> None:
+    (fake.lower / "etc/ro-root.conf").write_text(conf)
+    if once:
+        (fake.lower / "etc/ro-root.disable-once").write_text("")
+    assert status_json(fake)[1]["next_boot"] == next_boot
+
+
+# --- exec -------------------------------------------------------------------------------------
+
+
+def test_exec_runs_chrooted_in_a_writable_window_and_ends_read_only(fake: Fake) -> None:
+    proc = fake.run("exec", "--", "sh", "-c", "echo $RO_ROOT_EXEC >made; exit 7")
+    assert proc.returncode == 7, proc.stderr
+    assert (fake.lower / "made").read_text() == "1\n"
+    calls = fake.call_list()
+    lower = str(fake.lower)
+    assert calls[0] == f"mount -o remount,rw {lower}"
+    assert f"mount -t proc proc {lower}/proc" in calls
+    assert f"mount --rbind /dev {lower}/dev" in calls
+    assert f"mount --make-rslave {lower}/run" in calls
+    chroot = calls.index(f"chroot {lower} sh -c echo $RO_ROOT_EXEC >made; exit 7")
+    assert {f"umount -R {lower}/{d}" for d in ("proc", "sys", "dev", "run", "tmp")} <= set(
+        calls[chroot:]
+    )
+    assert calls[-1] == f"mount -o remount,ro {lower}"
+    assert fake.lower_mode() == "ro"
+    assert not (fake.run_dir / "exec.lock").exists()
+    assert not list(fake.run_dir.glob("ro-root.*")), "the RAM copy of the command is left"
+
+
+def test_exec_of_a_killed_command_still_ends_read_only(fake: Fake) -> None:
+    proc = fake.run("exec", "sh", "-c", "kill -KILL $$")
+    assert proc.returncode == 128 + 9
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_interrupted_waits_for_the_command_then_ends_read_only(fake: Fake) -> None:
+    script = 'kill -TERM "$(cat "$FAKE_DIR/ro-root.pid")"; echo finished >after'
+    proc = fake.run("exec", "sh", "-c", script)
+    assert (fake.lower / "after").read_text() == "finished\n"
+    assert "interrupted (SIGTERM)" in proc.stderr
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_retries_a_busy_remount(fake: Fake) -> None:
+    proc = fake.run("exec", "true", FAKE_BUSY="3")
+    assert proc.returncode == 0, proc.stderr
+    assert fake.call_list().count(f"mount -o remount,ro {fake.lower}") == 4
+    assert (fake.tmp / "drop_caches").read_text() == "2\n"
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_says_loudly_when_the_real_root_stays_writable(fake: Fake) -> None:
+    proc = fake.run("exec", "true", FAKE_BUSY="100")
+    assert proc.returncode == 125
+    assert "still WRITABLE" in proc.stderr
+    assert fake.lower_mode() == "rw"
+    assert not (fake.run_dir / "exec.lock").exists()
+
+
+def test_exec_that_cannot_open_the_window_runs_nothing(fake: Fake) -> None:
+    proc = fake.run("exec", "touch", "made", FAKE_FAIL="remount,rw")
+    assert proc.returncode == 125
+    assert "ro-root: could not remount the real root" in proc.stderr
+    assert not (fake.lower / "made").exists()
+    assert not [c for c in fake.call_list() if c.startswith("chroot")]
+
+
+def test_exec_refuses_while_another_one_runs(fake: Fake) -> None:
+    lock = fake.run_dir / "exec.lock"
+    lock.mkdir()
+    (lock / "pid").write_text(f"{os.getpid()}\n")
+    proc = fake.run("exec", "true")
+    assert proc.returncode == 125
+    one_error(proc, "another ro-root command")
+    assert lock.exists() and fake.lower_mode() == "ro"
+
+
+def test_exec_without_overlay_runs_the_command_directly(fake: Fake) -> None:
+    fake.set_state("skipped", "disabled")
+    fake.mounts(root="ext4", lower="rw")
+    proc = fake.run("exec", "sh", "-c", "echo here >direct; exit 3")
+    assert proc.returncode == 3
+    assert "not active" in proc.stderr and "directly" in proc.stderr
+    assert (fake.tmp / "direct").exists()
+    assert fake.call_list() == []
+
+
+def kernel(fake: Fake, version: str) -> None:
+    (fake.lower / "boot").mkdir(exist_ok=True)
+    (fake.lower / "boot" / f"vmlinuz-{version}").write_text("k")
+    (fake.lower / "boot" / f"initrd.img-{version}").write_text("i")
+    (fake.lower / "lib/modules" / version).mkdir(parents=True)
+
+
+def test_exec_rebuilds_initrds_the_command_left_stale(fake: Fake) -> None:
+    kernel(fake, "6.1.0-1")
+    kernel(fake, "6.1.0-2")
+    (fake.lower / "etc/initramfs-tools").mkdir()
+    # The command changes an input and rebuilds the newest initrd itself, as a trigger does.
+    script = "echo MODULES=dep >etc/initramfs-tools/x; echo new >boot/initrd.img-6.1.0-2"
+    proc = fake.run("exec", "sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    rebuilds = [c for c in fake.call_list() if c.startswith("update-initramfs")]
+    assert rebuilds == ["update-initramfs -u -k 6.1.0-1"]
+    assert "rebuilding the initrd of 6.1.0-1" in proc.stderr
+
+
+def test_exec_rebuilds_nothing_when_no_input_changed(fake: Fake) -> None:
+    kernel(fake, "6.1.0-1")
+    proc = fake.run("exec", "sh", "-c", "echo x >etc/hostname")
+    assert proc.returncode == 0, proc.stderr
+    assert not [c for c in fake.call_list() if c.startswith("update-initramfs")]
+
+
+# --- enable, disable --------------------------------------------------------------------------
+
+
+def conf(fake: Fake) -> str:
+    return (fake.lower / "etc/ro-root.conf").read_text()
+
+
+def test_disable_creates_the_configuration_from_the_default(fake: Fake) -> None:
+    proc = fake.run("disable")
+    assert proc.returncode == 0, proc.stderr
+    text = conf(fake)
+    default = (REPO / "debian/ro-root.conf").read_text()
+    assert text == default.replace("\nenabled=yes\n", "\nenabled=no\n")
+    assert fake.lower_mode() == "ro"
+    assert fake.call_list()[0] == f"mount -o remount,rw {fake.lower}"
+
+
+def test_enable_keeps_other_lines_and_cancels_a_pending_once(fake: Fake) -> None:
+    (fake.lower / "etc/ro-root.conf").write_text("# mine\nenabled=no\napt_guard=refuse\n")
+    (fake.lower / "etc/ro-root.disable-once").write_text("")
+    proc = fake.run("enable")
+    assert proc.returncode == 0, proc.stderr
+    assert conf(fake) == "# mine\nenabled=yes\napt_guard=refuse\n"
+    assert not (fake.lower / "etc/ro-root.disable-once").exists()
+
+
+def test_disable_once_creates_the_request_on_the_real_root(fake: Fake) -> None:
+    proc = fake.run("disable", "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert (fake.lower / "etc/ro-root.disable-once").is_file()
+    assert not (fake.lower / "etc/ro-root.conf").exists()
+    assert fake.lower_mode() == "ro"
+
+
+# --- diff, commit -----------------------------------------------------------------------------
+
+
+def layers(fake: Fake) -> None:
+    """lower: etc/keep, etc/gone, etc/old/{a,b}, etc/same/; upper: etc/new, etc/keep changed,
+    etc/gone whited out, etc/old opaque (only c), etc/fstab (the boot's)."""
+    for root in (fake.lower, fake.merged):
+        (root / "etc/old").mkdir(parents=True, exist_ok=True)
+        (root / "etc/same").mkdir(exist_ok=True)
+    (fake.lower / "etc/keep").write_text("old\n")
+    (fake.lower / "etc/gone").write_text("x\n")
+    (fake.lower / "etc/old/a").write_text("a\n")
+    (fake.lower / "etc/old/b").write_text("b\n")
+    (fake.upper / "etc/old").mkdir(parents=True)
+    (fake.upper / "etc/same").mkdir()
+    (fake.upper / "etc/old/c").write_text("c\n")
+    (fake.upper / "etc/new").write_text("new\n")
+    (fake.upper / "etc/keep").write_text("changed\n")
+    (fake.upper / "etc/fstab").write_text("# written at boot\n")
+    os.mknod(fake.upper / "etc/gone", 0o600 | 0o020000, os.makedev(0, 0))
+    # The merged view, as overlayfs would show it.
+    (fake.merged / "etc/old/c").write_text("c\n")
+    (fake.merged / "etc/new").write_text("new\n")
+    (fake.merged / "etc/keep").write_text("changed\n")
+    (fake.merged / "etc/fstab").write_text("# written at boot\n")
+    (fake.upper / "ro").mkdir()
+
+
+def test_diff_lists_added_modified_deleted_and_replaced(fake: Fake) -> None:
+    layers(fake)
+    proc = fake.run("diff")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "D /etc/gone",
+        "M /etc/keep",
+        "A /etc/new",
+        "O /etc/old",
+        "A /etc/old/c",
+    ]
+
+
+def test_diff_needs_the_overlay(fake: Fake) -> None:
+    fake.set_state("skipped", "x")
+    proc = fake.run("diff")
+    assert proc.returncode == 1
+    one_error(proc, "not active")
+
+
+def test_commit_copies_the_named_paths_only(fake: Fake) -> None:
+    layers(fake)
+    (fake.upper / "etc/deep/er").mkdir(parents=True)
+    (fake.merged / "etc/deep/er").mkdir(parents=True)
+    (fake.merged / "etc/deep").chmod(0o700)
+    (fake.upper / "etc/deep/er/file").write_text("deep\n")
+    (fake.merged / "etc/deep/er/file").write_text("deep\n")
+    proc = fake.run("commit", "/etc/keep", "/etc/gone", "/etc/deep/er/file")
+    assert proc.returncode == 0, proc.stderr
+    assert (fake.lower / "etc/keep").read_text() == "changed\n"
+    assert not (fake.lower / "etc/gone").exists()
+    assert (fake.lower / "etc/deep/er/file").read_text() == "deep\n"
+    assert (fake.lower / "etc/deep").stat().st_mode & 0o777 == 0o700
+    assert not (fake.lower / "etc/new").exists()
+    assert (fake.lower / "etc/old/a").exists()
+    assert fake.lower_mode() == "ro"
+    assert not list((fake.lower / "etc").glob(".ro-root-commit*"))
+
+
+def test_commit_of_a_replaced_directory_replaces_it(fake: Fake) -> None:
+    layers(fake)
+    proc = fake.run("commit", "/etc/old")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (fake.lower / "etc/old").iterdir()) == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/etc/never", ("has not changed",)),
+        ("/etc/fstab", ("written by ro-root at every boot",)),
+        ("/proc/cmdline", ("not part of the overlay",)),
+        ("/", ("whole root",)),
+        ("/etc/with space", ("white space",)),
+    ],
+)
+def test_commit_refuses_bad_paths_before_touching_anything(
+    fake: Fake, path: str, words: tuple[str, ...]
+) -> None:
+    layers(fake)
+    proc = fake.run("commit", "/etc/keep", path)
+    assert proc.returncode == 1
+    one_error(proc, *words)
+    assert fake.call_list() == []
+    assert (fake.lower / "etc/keep").read_text() == "old\n"
