@@ -500,3 +500,27 @@ def test_commit_refuses_bad_paths_before_touching_anything(
     one_error(proc, *words)
     assert fake.call_list() == []
     assert (fake.lower / "etc/keep").read_text() == "old\n"
+
+
+def test_diff_reads_the_upper_layer_of_a_persistent_device(fake: Fake) -> None:
+    # mode=device:SPEC: the device is on /rw, its upper directory is ro-root/upper.
+    fake.upper.rmdir()
+    device_upper = fake.rw / "ro-root" / "upper"
+    (device_upper / "etc").mkdir(parents=True)
+    (device_upper / "etc" / "kept").write_text("persistent\n")
+    (fake.merged / "etc" / "kept").write_text("persistent\n")
+    proc = fake.run("diff")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["A /etc/kept"]
+
+
+def test_diff_hides_the_mount_points_the_boot_made_for_data_mounts(fake: Fake) -> None:
+    (fake.run_dir / "settings").write_text("data_mounts_active=LABEL=data:/srv/data\n")
+    (fake.upper / "srv" / "data").mkdir(parents=True)
+    (fake.merged / "srv" / "data").mkdir(parents=True)
+    (fake.lower / "srv").mkdir()
+    (fake.upper / "etc").mkdir()
+    (fake.upper / "etc" / "fstab").write_text("x\n")
+    proc = fake.run("diff")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
