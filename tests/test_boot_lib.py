@@ -63,6 +63,9 @@ class Boot:
         (self.rootmnt / "ro" / "etc").mkdir(parents=True)
         (self.rootmnt / "ro" / "etc" / "fstab").write_text(REAL_FSTAB)
         (self.rootmnt / "etc").mkdir()
+        # The real root's init is systemd unless a test says otherwise.
+        (self.rootmnt / "sbin").mkdir()
+        (self.rootmnt / "sbin" / "init").symlink_to("../lib/systemd/systemd")
         self.cmdline = "BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet"
         self.mounts = f"/dev/vda {self.rootmnt} ext4 ro,relatime 0 0\n"
         self.filesystems = "nodev\ttmpfs\nnodev\toverlay\n\text4\n"
@@ -764,3 +767,38 @@ def test_disable_once_that_cannot_be_removed_warns(boot: Boot) -> None:
     result = boot.run(fail="rm -f")
     assert result.state == "skipped"
     assert "the next boot will be writable too" in result.stdout
+
+
+# --- sysvinit: nothing under /run/systemd ---------------------------------------------------
+
+
+def sysvinit(boot: Boot) -> None:
+    init = boot.rootmnt / "sbin" / "init"
+    init.unlink()
+    init.write_text("sysvinit's init\n")
+
+
+@pytest.mark.parametrize("policy", ["rw", "ro"])
+def test_sysvinit_failure_writes_nothing_that_says_systemd_runs(boot: Boot, policy: str) -> None:
+    # /run/systemd/system is sd_booted()'s test: under sysvinit it would make
+    # programs believe systemd is running.
+    sysvinit(boot)
+    result = no_overlay(boot, policy)
+    assert result.state == "failed"
+    assert not (boot.tmp / "systemd").exists()
+    assert (result.run / "keep-read-only").exists() == (policy == "ro")
+
+
+def test_sysvinit_overlay_writes_no_journald_drop_in(boot: Boot) -> None:
+    sysvinit(boot)
+    assert boot.run().state == "active"
+    assert not (boot.tmp / "systemd").exists()
+
+
+def test_init_on_the_command_line_decides(boot: Boot) -> None:
+    sysvinit(boot)
+    result = no_overlay(boot, "rw")
+    assert not (boot.tmp / "systemd").exists()
+    result = boot.run(init="/lib/systemd/systemd")
+    assert (boot.tmp / "systemd" / "system" / "ro-root-failed.service").exists()
+    assert result.state == "failed"
