@@ -378,12 +378,12 @@ def _commit(
         # --- from here on, only renames: the repository changes state in one step ----------
         for pool_path in added:
             (directory / pool_path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / pool_path, directory / pool_path)
-        os.replace(new, state)
+            (staging / pool_path).replace(directory / pool_path)
+        new.replace(state)
         link = directory / f".dists.{os.getpid()}.partial"
         link.unlink(missing_ok=True)
         link.symlink_to(state.name)
-        os.replace(link, old)
+        link.replace(old)
         _write_atomic(directory / KEYRING, keyring)
         _write_atomic(directory / KEYRING_ASC, keyring_asc)
         _write_atomic(directory / SOURCES, sources_text(url, suite).encode())
