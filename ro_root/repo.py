@@ -167,8 +167,10 @@ class _Gpg:
         return keys[0]
 
     def stop_agent(self) -> None:
+        """Stop the agent gpg started for this home, unless it is the user's own keyring's."""
+        own = Path(os.environ.get("GNUPGHOME") or Path.home() / ".gnupg")
         gpgconf = shutil.which("gpgconf")
-        if gpgconf and self.home.is_dir():
+        if gpgconf and self.home.is_dir() and self.home.resolve() != own.resolve():
             run([gpgconf, "--homedir", str(self.home), "--kill", "gpg-agent"], check=False)
 
 
