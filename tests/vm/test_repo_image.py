@@ -114,7 +114,7 @@ def test_unattended_build_installs_ro_root_from_the_repository(
     status = _member(tarball, "var/lib/dpkg/status")
     assert "Package: ro-root\nStatus: install ok installed" in status
     # apt's lists in the image hold the repository's signed index.
-    lists = f"{url.removeprefix('http://').replace(':', '%3a')}_ro-root_dists_bookworm"
+    lists = f"{url.removeprefix('http://')}_ro-root_dists_bookworm"
     with tarfile.open(tarball) as archive:
         names = [m.name.lstrip("./") for m in archive.getmembers()]
     assert any(n.startswith(f"var/lib/apt/lists/{lists}_InRelease") for n in names), lists
