@@ -116,16 +116,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     newer = build_deb(tmp_path_factory.mktemp("dist-newer"), tree)
     web = tmp_path_factory.mktemp("web")
     keys = Path(tempfile.mkdtemp(prefix="rrc-"))  # short: gpg-agent's socket path
-    with serve(web) as url:
-        proc = publish(web / "good", keys / "gnupg", f"{url}/good", first)
-        assert proc.returncode == 0, proc.stderr
-        # Another signing key, for the client that trusts the wrong one.
-        proc = publish(web / "other", keys / "other", f"{url}/other", first)
-        assert proc.returncode == 0, proc.stderr
-        tamper(web, "good", "tampered-packages", packages=True)
-        tamper(web, "good", "tampered-release", packages=False)
-        yield Site(web, url, keys / "gnupg", (first, newer))
-    shutil.rmtree(keys, ignore_errors=True)
+    try:
+        with serve(web) as url:
+            proc = publish(web / "good", keys / "gnupg", f"{url}/good", first)
+            assert proc.returncode == 0, proc.stderr
+            # Another signing key, for the client that trusts the wrong one.
+            proc = publish(web / "other", keys / "other", f"{url}/other", first)
+            assert proc.returncode == 0, proc.stderr
+            tamper(web, "good", "tampered-packages", packages=True)
+            tamper(web, "good", "tampered-release", packages=False)
+            yield Site(web, url, keys / "gnupg", (first, newer))
+    finally:
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 def tamper(web: Path, source: str, name: str, *, packages: bool) -> None:

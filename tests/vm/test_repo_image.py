@@ -84,18 +84,20 @@ def built(
     assert preseed.returncode == 0, preseed.stderr
     selections = work / "selections"
     selections.write_text(preseed.stdout)
-    with serve(web) as url:
-        proc = publish(web / "ro-root", home, f"{url}/ro-root", ro_root_deb)
-        if proc.returncode != 0:
-            pytest.fail(f"build.py repo failed: {proc.stderr}", pytrace=False)
-        try:
-            tarball = vm.build_tarball(
-                SPEC, work / "image.tar", _hooks(web / "ro-root", shared, selections)
-            )
-        except UserError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        yield web / "ro-root", tarball, url
-    shutil.rmtree(shared, ignore_errors=True)
+    try:
+        with serve(web) as url:
+            proc = publish(web / "ro-root", home, f"{url}/ro-root", ro_root_deb)
+            if proc.returncode != 0:
+                pytest.fail(f"build.py repo failed: {proc.stderr}", pytrace=False)
+            try:
+                tarball = vm.build_tarball(
+                    SPEC, work / "image.tar", _hooks(web / "ro-root", shared, selections)
+                )
+            except UserError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            yield web / "ro-root", tarball, url
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)  # the signing key
 
 
 @pytest.fixture(scope="module")
