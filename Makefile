@@ -13,8 +13,11 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages the builder needs, and those the tests need on top.
 BUILD_DEBS := dpkg-dev lintian gzip python3 python3-venv
+# What `build.py repo` runs: apt-ftparchive and gpg.
+REPO_DEBS  := apt-utils gnupg
 VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core
-TEST_DEBS  := $(BUILD_DEBS) $(VM_DEBS) dash shellcheck faketime piuparts
+TEST_DEBS  := $(BUILD_DEBS) $(REPO_DEBS) $(VM_DEBS) dash shellcheck faketime piuparts gpgv \
+	util-linux
 
 # apt-ensure PACKAGES: install whatever of PACKAGES is missing (one apt run).
 define apt-ensure

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ro_root import preseed
+from ro_root import repo as repo_mod
 from ro_root.changelog import read_changelog
 from ro_root.errors import UserError, die
 from ro_root.package import build_deb
@@ -89,7 +90,58 @@ def _parser() -> argparse.ArgumentParser:
         "--suite", default="bookworm", help="the repository's suite (default: bookworm)"
     )
     pre.add_argument("--key-url", metavar="URL", help="the repository's signing key (needed)")
+    repo = commands.add_parser(
+        "repo",
+        help="add the package to a signed apt repository (apt-ftparchive and gpg)",
+        description="Add ro-root to the signed apt repository in DIR, keeping the versions "
+        "already there: pool/, dists/SUITE/ (Packages, Release, InRelease, Release.gpg), the "
+        f"public key ({repo_mod.KEYRING}, and .asc for debian-installer) and the apt source "
+        f"{repo_mod.SOURCES} for devices. Without DEB, the package is built first (as "
+        "`deb` does). Any static web server can serve DIR at URL. The new state is signed "
+        "before it replaces the old one in a single rename, so an error leaves DIR as it was.",
+    )
+    repo.add_argument("--out", type=Path, required=True, metavar="DIR", help="repository directory")
+    repo.add_argument(
+        "--url", required=True, help="where devices will find DIR (http://, https://, file:///)"
+    )
+    repo.add_argument("--suite", default="bookworm", help="suite and codename (default: bookworm)")
+    repo.add_argument(
+        "--gnupghome",
+        type=Path,
+        metavar="DIR",
+        help="gnupg home of the signing key (default: $XDG_DATA_HOME/ro-root/gnupg, "
+        "i.e. ~/.local/share/ro-root/gnupg)",
+    )
+    repo.add_argument(
+        "--key",
+        metavar="FPR",
+        help="sign with this key of the gnupg home (default: its own "
+        f"'{repo_mod.KEY_UID}', created on first use)",
+    )
+    repo.add_argument("debs", nargs="*", type=Path, metavar="DEB", help="packages to add")
     return parser
+
+
+def _repo(args: argparse.Namespace) -> str:
+    debs = list(args.debs)
+    if not debs:
+        # Check what can be checked before a build that takes seconds.
+        repo_mod.check_url(args.url)
+        repo_mod.check_suite(args.suite)
+        debs = [build_deb(SOURCE, SOURCE / "dist")]
+    home = args.gnupghome or repo_mod.default_gnupghome()
+    done = repo_mod.publish(
+        args.out, debs, url=args.url, suite=args.suite, gnupghome=home, key=args.key
+    )
+    made = " (new key)" if done.created_key else ""
+    lines = [
+        f"repository: {done.directory}",
+        f"suite: {args.suite}",
+        f"versions: {' '.join(done.versions)}",
+        f"added: {' '.join(done.added) or 'nothing new'}",
+        f"signing key: {done.fingerprint}{made} in {home}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _preseed(args: argparse.Namespace) -> str:
@@ -135,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(build_deb(SOURCE, args.out, check_lintian=args.lintian))
         elif args.command == "preseed":
             sys.stdout.write(_preseed(args))
+        elif args.command == "repo":
+            sys.stdout.write(_repo(args))
         elif args.command == "demo":
             return _demo(args)
     except UserError as exc:

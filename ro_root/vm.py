@@ -231,7 +231,14 @@ def file_sha256(path: Path) -> str:
 # --- 1. base tarball -----------------------------------------------------------------------
 
 
-def mmdebstrap_argv(spec: ImageSpec, output: Path, vmfiles: Path = VMFILES) -> list[str]:
+def mmdebstrap_argv(
+    spec: ImageSpec, output: Path, vmfiles: Path = VMFILES, extra: Sequence[str] = ()
+) -> list[str]:
+    """The mmdebstrap command for SPEC; EXTRA options (hooks, ...) go before the suite.
+
+    Without EXTRA the command is what cache_key() hashes: keep it so, or every cached base
+    tarball is rebuilt.
+    """
     # mmdebstrap runs the hook with sh -c and the chroot directory as "$1".
     kernel = "backports" if spec.backports_kernel else "distribution"
     hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init} {kernel}'
@@ -243,6 +250,7 @@ def mmdebstrap_argv(spec: ImageSpec, output: Path, vmfiles: Path = VMFILES) -> l
         "--skip=cleanup/apt/lists",
         f"--include={','.join(spec.packages())}",
         f"--customize-hook={hook}",
+        *extra,
         spec.suite,
         str(output),
     ]
@@ -295,6 +303,22 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
             stale.unlink(missing_ok=True)
     log.info("base image: built in %.0f s", time.monotonic() - started)
     return target
+
+
+def build_tarball(spec: ImageSpec, output: Path, extra: Sequence[str]) -> Path:
+    """An uncached tarball of SPEC, mmdebstrap given the EXTRA options (e.g. hooks that add
+    an apt repository and preseed debconf): for images whose inputs change at every run."""
+    require("mmdebstrap", "mmdebstrap")
+    partial = output.with_name(f".{output.name}.partial.tar")
+    started = time.monotonic()
+    try:
+        run(mmdebstrap_argv(spec, partial, extra=extra))
+        _check_busybox(spec, _installed_from_tar(partial), f"tarball {partial}")
+        partial.rename(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("image tarball: %s built in %.0f s", output, time.monotonic() - started)
+    return output
 
 
 def _parse_dpkg_status(text: str) -> set[str]:
@@ -448,8 +472,11 @@ def prepare_image(
     size: int = DISK_SIZE,
     selections: str = "",
     files: Mapping[str, bytes] | None = None,
+    tarball: Path | None = None,
 ) -> Image:
     """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
+
+    TARBALL replaces the cached base tarball of SPEC (one from build_tarball()).
 
     SELECTIONS (debconf-set-selections lines) are set before the first .deb is installed, as
     a preseeded unattended installation does. FILES (path in the image: content) are written
@@ -461,7 +488,8 @@ def prepare_image(
     for deb in debs:
         if not deb.is_file():
             die(f"no such package file: {deb}")
-    tarball = base_tarball(spec, cache=cache)
+    if tarball is None:
+        tarball = base_tarball(spec, cache=cache)
     workdir.mkdir(parents=True, exist_ok=True)
     for name in (",",):
         if name in str(workdir.resolve()):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
@@ -55,3 +60,34 @@ def build_deb(out: Path, tree: Path = REPO) -> Path:
     proc = run_build(tree, "deb", "--no-lintian", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """A real HTTP server for DIRECTORY on 127.0.0.1 (a free port); yields its base URL.
+
+    Chroots share the host's network namespace, so apt inside them reaches it too.
+    """
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def publish(
+    repo: Path, gnupghome: Path, url: str, *debs: Path, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """python3 build.py repo --out REPO --url URL --gnupghome GNUPGHOME ... DEBS."""
+    args = ["repo", "--out", str(repo), "--url", url, "--gnupghome", str(gnupghome), *extra]
+    return run_build(REPO, *args, *(str(d) for d in debs))
