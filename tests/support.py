@@ -14,6 +14,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from ro_root import vm
+
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
 SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts", "sbin")
@@ -91,3 +95,54 @@ def publish(
     """python3 build.py repo --out REPO --url URL --gnupghome GNUPGHOME ... DEBS."""
     args = ["repo", "--out", str(repo), "--url", url, "--gnupghome", str(gnupghome), *extra]
     return run_build(REPO, *args, *(str(d) for d in debs))
+
+
+# --- Debian 12 roots for the chroot tests ----------------------------------------------------
+
+TEST_MACHINE_ID = "0123456789abcdef0123456789abcdef\n"
+
+
+def unpack_test_root(tree: Path, *, machine_id: bool = False) -> None:
+    """Make TREE (an empty directory) a Debian 12 minbase root for chroot tests: the cached
+    base tarball, the host's resolv.conf, no service starts, fast initrds (MODULES=list) and,
+    if MACHINE_ID, the machine ID of a system that has been booted once."""
+    if os.geteuid() != 0:
+        pytest.fail("chroot tests need root: run make check as root")
+    for program in ("mmdebstrap", "tar"):
+        if shutil.which(program) is None:
+            pytest.fail(f"{program} is not installed (make check installs it)")
+    tarball = vm.base_tarball(vm.ImageSpec())
+    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
+    shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
+    (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
+    (tree / "usr/sbin/policy-rc.d").chmod(0o755)
+    (tree / "etc/initramfs-tools/conf.d/test-fast").write_text("MODULES=list\n")
+    if machine_id:
+        (tree / "etc/machine-id").write_text(TEST_MACHINE_ID)
+
+
+def chroot_sh(
+    root: Path,
+    script: str,
+    *,
+    check: bool = True,
+    frontend: str = "noninteractive",
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run SCRIPT with sh -e chrooted into ROOT; with CHECK, fail unless it exits 0."""
+    proc = subprocess.run(
+        ["chroot", str(root), "/bin/sh", "-ec", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "DEBIAN_FRONTEND": frontend,
+            "LC_ALL": "C",
+        },
+        timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+    return proc

@@ -7,14 +7,13 @@ purge. One kernel, initrds built with MODULES=list (seconds): the boots are the 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO, build_deb, run_build
+from support import REPO, build_deb, chroot_sh, run_build, unpack_test_root
 
 from ro_root import vm
 
@@ -31,22 +30,7 @@ class Root:
     def sh(
         self, script: str, check: bool = True, frontend: str = "noninteractive"
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["chroot", str(self.path), "/bin/sh", "-ec", script],
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            env={
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                "DEBIAN_FRONTEND": frontend,
-                "LC_ALL": "C",
-            },
-            timeout=600,
-        )
-        if check:
-            assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
-        return proc
+        return chroot_sh(self.path, script, check=check, frontend=frontend, timeout=600)
 
     def file(self, path: str) -> Path:
         return self.path / path.lstrip("/")
@@ -89,21 +73,10 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[Root]:
-    if os.geteuid() != 0:
-        pytest.fail("chroot tests need root: run make check as root")
-    for program in ("mmdebstrap", "tar"):
-        if shutil.which(program) is None:
-            pytest.fail(f"{program} is not installed (make check installs it)")
-    tarball = vm.base_tarball(vm.ImageSpec())
     tree = tmp_path / "root"
     tree.mkdir()
-    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
-    shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
-    (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
-    (tree / "usr/sbin/policy-rc.d").chmod(0o755)
-    (tree / "etc/initramfs-tools/conf.d/test-fast").write_text("MODULES=list\n")
     # A system that has been booted once has its machine ID.
-    (tree / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    unpack_test_root(tree, machine_id=True)
     with vm.chroot_mounts(tree):
         yield Root(tree)
     shutil.rmtree(tree)

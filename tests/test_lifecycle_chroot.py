@@ -9,14 +9,13 @@ payload, not whether they boot (the VM tests do that).
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import add_changelog_entry, build_deb, copy_source
+from support import add_changelog_entry, build_deb, chroot_sh, copy_source, unpack_test_root
 
 from ro_root import vm
 
@@ -34,20 +33,7 @@ class Root:
         self.path = path
 
     def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["chroot", str(self.path), "/bin/sh", "-ec", script],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                "DEBIAN_FRONTEND": "noninteractive",
-                "LC_ALL": "C",
-            },
-        )
-        if check:
-            assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
-        return proc
+        return chroot_sh(self.path, script, check=check)
 
     def kernels(self) -> list[str]:
         return self.sh("linux-version list | linux-version sort --reverse").stdout.split()
@@ -83,19 +69,9 @@ def build(out: Path, version: str | None = None) -> Path:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Iterator[Root]:
-    if os.geteuid() != 0:
-        pytest.fail("chroot tests need root: run make check as root")
-    for program in ("mmdebstrap", "tar"):
-        if shutil.which(program) is None:
-            pytest.fail(f"{program} is not installed (make check installs it)")
-    tarball = vm.base_tarball(vm.ImageSpec())
     tree = tmp_path / "root"
     tree.mkdir()
-    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
-    shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
-    (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
-    (tree / "usr/sbin/policy-rc.d").chmod(0o755)
-    (tree / "etc/initramfs-tools/conf.d/test-fast").write_text("MODULES=list\n")
+    unpack_test_root(tree)
     with vm.chroot_mounts(tree):
         chroot = Root(tree)
         # A second, older kernel: a copy of the real one under a lower version.

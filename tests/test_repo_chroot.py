@@ -13,7 +13,6 @@ One chroot for the module; the refusals run first, while ro-root is not installe
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import add_changelog_entry, build_deb, copy_source, publish, serve
+from support import (
+    add_changelog_entry,
+    build_deb,
+    chroot_sh,
+    copy_source,
+    publish,
+    serve,
+    unpack_test_root,
+)
 
 from ro_root import vm
 
@@ -39,22 +46,7 @@ class Client:
         self.path = path
 
     def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["chroot", str(self.path), "/bin/sh", "-ec", script],
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            env={
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                "DEBIAN_FRONTEND": "noninteractive",
-                "LC_ALL": "C",
-            },
-            timeout=600,
-        )
-        if check:
-            assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
-        return proc
+        return chroot_sh(self.path, script, check=check, timeout=600)
 
     def use(self, keyring: Path, sources: str) -> str:
         """Configure the repository as a device does, then apt-get update; apt's output."""
@@ -149,17 +141,9 @@ def tamper(web: Path, source: str, name: str, *, packages: bool) -> None:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    if os.geteuid() != 0:
-        pytest.fail("chroot tests need root: run make check as root")
-    tarball = vm.base_tarball(vm.ImageSpec())
     tree = tmp_path_factory.mktemp("client") / "root"
     tree.mkdir()
-    subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
-    shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
-    (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
-    (tree / "usr/sbin/policy-rc.d").chmod(0o755)
-    (tree / "etc/initramfs-tools/conf.d/test-fast").write_text("MODULES=list\n")
-    (tree / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    unpack_test_root(tree, machine_id=True)
     with vm.chroot_mounts(tree):
         yield Client(tree)
     shutil.rmtree(tree)
