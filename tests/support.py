@@ -146,3 +146,14 @@ def chroot_sh(
     if check:
         assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    """build.py failed with exactly one line, `build.py: error: ...` naming WORDS, and
+    printed nothing on standard output."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("build.py: error: "), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert proc.stdout == ""

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from debian.changelog import Changelog
 from debian.deb822 import Deb822
-from support import REPO, add_changelog_entry, build_deb, copy_source, run_build
+from support import (
+    REPO,
+    add_changelog_entry,
+    assert_one_error_line,
+    build_deb,
+    copy_source,
+    run_build,
+)
 
 
 def changelog_version() -> str:
@@ -297,15 +304,6 @@ def test_two_builds_are_byte_identical_whatever_clock_tz_umask_and_directory(
 
 
 # --- bad input: one clear line, non-zero exit, nothing in dist/ -----------------------------
-
-
-def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("build.py: error: "), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert proc.stdout == ""
 
 
 def test_unknown_option_is_one_line_and_exit_2(tmp_path: Path) -> None:

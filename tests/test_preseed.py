@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from debian.deb822 import Deb822
-from support import REPO, run_build
+from support import REPO, assert_one_error_line, run_build
 
 from ro_root import preseed
 
@@ -29,13 +29,8 @@ def answer_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("ro-root ")]
 
 
-def assert_one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("build.py: error: "), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert proc.stdout == ""
+def assert_error_exit(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert_one_error_line(proc, *words)
     assert proc.returncode == 1
 
 
