@@ -3,6 +3,8 @@
 #
 #   make deb     build dist/ro-root_<version>_all.deb
 #   make check   every test: unit, linters, lintian, piuparts and VM boots
+#                (also writes docs/reliability.md from the fault tests' results)
+#   make check-faults   only the fault-injection boots, and docs/reliability.md
 #   make test    the quick loop: everything but piuparts and VM boots
 #   make demo    boot a small Debian image with ro-root on this terminal
 
@@ -31,13 +33,21 @@ define apt-ensure
 	fi
 endef
 
-.PHONY: deb check test demo clean build-deps test-deps demo-deps
+.PHONY: deb check check-faults test demo clean build-deps test-deps demo-deps
 
 deb: build-deps $(VENV)/.build-deps
 	$(VPY) build.py deb
 
+# The JUnit XML of the run is what docs/reliability.md is made from, pass or fail.
 check: test-deps $(VENV)/.test-deps
-	$(VPY) -m pytest -m "" tests
+	@mkdir -p build
+	$(VPY) -m pytest -m "" --junitxml=build/check.xml tests; status=$$?; \
+	$(VPY) tests/report_faults.py build/check.xml && exit $$status
+
+check-faults: test-deps $(VENV)/.test-deps
+	@mkdir -p build
+	$(VPY) -m pytest -m fault --junitxml=build/faults.xml tests/vm; status=$$?; \
+	$(VPY) tests/report_faults.py build/faults.xml && exit $$status
 
 test: test-deps $(VENV)/.test-deps
 	$(VPY) -m pytest tests
@@ -66,4 +76,4 @@ $(VENV)/.test-deps: requirements.txt requirements-test.txt | $(VENV)/bin/python
 	touch $@
 
 clean:
-	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf dist build $(VENV) .pytest_cache .mypy_cache .ruff_cache

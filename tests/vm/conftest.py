@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ro_root import vm
 from ro_root.proc import run
+
+RecordProperty = Callable[[str, Any], None]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,3 +48,32 @@ def ro_root_deb() -> Path:
     if not path.is_file() or path.suffix != ".deb":
         pytest.fail(f"python3 build.py printed {lines[-1]!r}, not a .deb file", pytrace=False)
     return path
+
+
+# --- fault-injection tests (docs/reliability.md is generated from their results) ---------
+
+
+@pytest.fixture(autouse=True)
+def _fault_properties(request: pytest.FixtureRequest, record_property: RecordProperty) -> None:
+    """Copy a test's @pytest.mark.fault(number, fault, expected=...) into the JUnit XML."""
+    marker = request.node.get_closest_marker("fault")
+    if marker is None:
+        return
+    number, fault = marker.args
+    record_property("fault_number", str(number))
+    record_property("fault", fault)
+    record_property("expected", marker.kwargs["expected"])
+
+
+@pytest.fixture
+def observed(record_property: RecordProperty) -> Callable[[str], None]:
+    """observed(TEXT): what this fault test saw, built from the guest's facts, for the table.
+
+    Call it with measured values ("booted active; image sha256 unchanged; e2fsck clean"),
+    never with a fixed sentence: the table must say what happened.
+    """
+
+    def record(text: str) -> None:
+        record_property("observed", text)
+
+    return record
