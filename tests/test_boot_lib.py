@@ -694,8 +694,8 @@ def test_data_device_the_kernel_refuses_is_skipped_loudly_and_not_written(boot: 
     result = boot.run(fail="ro,noload")
     assert result.state == "active", result.stdout
     assert (
-        "ro-root: warning: data mount LABEL=data (/dev/vdc, for /var/local/data) holds a ext4 "
-        "file system that the kernel refuses to mount even read-only (corrupted?)"
+        "ro-root: warning: data mount LABEL=data (/dev/vdc, for /var/local/data) holds a file "
+        "system (ext4) that the kernel refuses to mount even read-only (corrupted?)"
     ) in result.stdout
     assert "skipped, not mounted and not written" in result.stdout
     # The only mount of the device was the read-only trial, without journal replay.
