@@ -268,7 +268,7 @@ def test_protected_device_refuses_remount_and_exec_still_works(
     if persisted != execd.facts.get("boot_id"):
         problems.append(f"/etc/rorootest-exec on the disk is {persisted!r}, not the boot id")
     vmtest.expect(execd, problems, "ro-root exec with protect_device")
-    remount_err = (attack.numbered("cmd_remount_out") or ["(no message)"])[-1]
+    remount_err = (attack.numbered("cmd_remount_out") or ["(no message)"])[0]
     raw_err = (attack.numbered("cmd_raw_write_out") or ["(no message)"])[0]
     observed(
         f"/dev/vda read-only flag {attack.facts['cmd_getro']}; remount,rw exit "
