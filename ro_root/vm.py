@@ -388,6 +388,7 @@ def chroot_mounts(root: Path) -> Iterator[None]:
 
     /dev is a recursive bind made a slave, so that nothing mounted or unmounted under it in
     the chroot propagates back to the host's /dev (on hosts where / is a shared mount).
+    ROOT may itself be a mount point (a loop-mounted disk image): only what is below it counts.
     """
     mounted: list[Path] = []
     try:
@@ -403,7 +404,8 @@ def chroot_mounts(root: Path) -> Iterator[None]:
         for target in reversed(mounted):
             if run(["umount", "-R", target], check=False).returncode != 0:
                 run(["umount", "-R", "--lazy", target], check=False)
-        left = _mounts_under(root)
+        itself = str(root.resolve())
+        left = [point for point in _mounts_under(root) if point != itself]
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 

@@ -557,6 +557,50 @@ def test_allow_cmdline_no_ignores_overrides_and_recovery_words(boot: Boot) -> No
     assert "allow_cmdline=no" in values["out"] and "single" in values["out"]
 
 
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "ro-root",
+        "ro-root-size=10%",
+        "ro-root:tmpfs",
+        'ro-root="tmpfs"',
+        "ro-root='disabled'",
+        "ro-root=tmpfs;reboot",
+        "ro-root=$(touch${IFS}/tmp/x)",
+        "ro-root=`id`",
+        "ro-root=overlay",
+        "ro-root=" + "A" * 3000,
+        "ro-root.size=" + "'" * 100,
+        "ro-root.policy=rw;id",
+    ],
+)
+def test_hostile_or_malformed_parameter_warns_and_keeps_defaults(boot: Boot, arg: str) -> None:
+    values = parse(boot, f"root=/dev/vda {arg} quiet")
+    assert (values["MODE"], values["SIZE"], values["POLICY"], values["SKIP"]) == (
+        "tmpfs",
+        "50%",
+        "rw",
+        "",
+    )
+    warnings = [line for line in values["out"].splitlines() if "ro-root: warning:" in line]
+    assert len(warnings) == 1, values["out"]
+    assert len(warnings[0]) < 300
+
+
+def test_a_flood_of_bad_parameters_is_cut_short(boot: Boot) -> None:
+    values = parse(boot, " ".join(f"ro-root.x{n}=1" for n in range(200)) + " ro-root=disabled")
+    warnings = [line for line in values["out"].splitlines() if "ro-root: warning:" in line]
+    assert len(warnings) == 11
+    assert "too many bad ro-root kernel parameters" in warnings[-1]
+    # What came after the cut is ignored: the overlay stays on, the safe side.
+    assert values["SKIP"] == ""
+
+
+def test_other_parameters_with_ro_root_in_them_are_not_ours(boot: Boot) -> None:
+    values = parse(boot, "root=/dev/vda foo.ro-root=1 xro-root=2 rorootest.task=fill")
+    assert "warning" not in values["out"] and values["SKIP"] == ""
+
+
 # --- the overlay's fstab ----------------------------------------------------------------------
 
 
@@ -642,6 +686,118 @@ def test_data_mount_on_the_root_device_is_refused(boot: Boot) -> None:
     assert result.state == "active"
     assert "real root's own device" in result.stdout
     assert settings(result)["data_mounts_active"] == ""
+
+
+def test_data_device_the_kernel_refuses_is_skipped_loudly_and_not_written(boot: Boot) -> None:
+    boot.disk("label", "data", "vdc")
+    boot.config("data_mounts=LABEL=data:/var/local/data\n")
+    result = boot.run(fail="ro,noload")
+    assert result.state == "active", result.stdout
+    assert (
+        "ro-root: warning: data mount LABEL=data (/dev/vdc, for /var/local/data) holds a file "
+        "system (ext4) that the kernel refuses to mount even read-only (corrupted?)"
+    ) in result.stdout
+    assert "skipped, not mounted and not written" in result.stdout
+    # The only mount of the device was the read-only trial, without journal replay.
+    device = f"{boot.tmp}/disk/by-label/data"
+    assert [c for c in result.calls if device in c and c.startswith(("mount", "umount"))] == [
+        f"mount -t ext4 -o ro,noload {device} {boot.rootmnt}.check"
+    ]
+    assert settings(result)["data_mounts_active"] == ""
+    # Nor does the real fstab's entry for it mount it: it is commented out.
+    fstab = (result.root / "etc" / "fstab").read_text().splitlines()
+    assert "#ro-root# LABEL=data  /var/local/data  ext4  defaults  0  2" in fstab
+    assert not [line for line in fstab if line.startswith("LABEL=data")]
+
+
+@pytest.mark.parametrize(
+    ("fstype", "options"),
+    [("ext2", "ro"), ("ext3", "ro,noload"), ("xfs", "ro,norecovery"), ("btrfs", "ro,nologreplay")],
+)
+def test_trial_mount_replays_no_journal(boot: Boot, fstype: str, options: str) -> None:
+    boot.disk("label", "data", "vdc")
+    boot.config("data_mounts=LABEL=data:/var/local/data\n")
+    result = boot.run(FAKE_FSTYPE=fstype)
+    device = f"{boot.tmp}/disk/by-label/data"
+    assert f"mount -t {fstype} -o {options} {device} {boot.rootmnt}.check" in result.calls
+    assert f"umount {boot.rootmnt}.check" in result.calls
+    assert settings(result)["data_mounts_active"] == "LABEL=data:/var/local/data"
+
+
+def test_corrupted_upper_device_falls_back_to_tmpfs_without_a_writable_mount(boot: Boot) -> None:
+    boot.disk("label", "up", "vdb")
+    boot.config("mode=device:LABEL=up\n")
+    result = boot.run(fail="ro,noload")
+    assert result.state == "active"
+    assert "refuses to mount even read-only (corrupted?)" in result.stdout
+    assert "falling back to tmpfs, changes will NOT persist" in result.stdout
+    assert not [c for c in result.calls if "rw,noatime" in c]
+    assert settings(result)["upper"] == "tmpfs"
+
+
+# --- protect_device: the real root's block device read-only ----------------------------------
+
+
+def test_protect_device_sets_the_root_device_read_only_after_the_overlay(boot: Boot) -> None:
+    result = boot.run()
+    assert result.state == "active"
+    calls = result.calls
+    setro = calls.index("blockdev --setro /dev/vda")
+    overlay = [n for n, c in enumerate(calls) if c.startswith("mount -t overlay")]
+    assert overlay and overlay[0] < setro
+    # The last step of the overlay: after the layers moved into it.
+    assert next(n for n, c in enumerate(calls) if "move" in c and c.endswith("/rw")) < setro
+    got = settings(result)
+    assert got["protect_device"] == "yes" and got["lower_device_read_only"] == "yes"
+
+
+def test_protect_device_no_leaves_the_device_alone(boot: Boot) -> None:
+    boot.config("protect_device=no\n")
+    result = boot.run()
+    assert result.state == "active"
+    assert not [c for c in result.calls if c.startswith("blockdev")]
+    assert settings(result)["lower_device_read_only"] == "no"
+
+
+def test_protect_device_protects_the_partition_the_root_is_on(boot: Boot) -> None:
+    boot.mounts = f"/dev/sda2 {boot.rootmnt} ext4 ro,relatime 0 0\n"
+    result = boot.run()
+    assert "blockdev --setro /dev/sda2" in result.calls
+    assert not [c for c in result.calls if c.startswith("blockdev --setro /dev/sda ")]
+
+
+@pytest.mark.parametrize(
+    ("body", "fail", "message"),
+    [
+        ("unset -f blockdev; rr_main", "", "no blockdev in this initramfs"),
+        ("rr_main", "--setro", "blockdev --setro /dev/vda failed"),
+    ],
+)
+def test_protect_device_failure_is_loud_and_keeps_the_overlay(
+    boot: Boot, body: str, fail: str, message: str
+) -> None:
+    result = boot.run(body, fail=fail)
+    assert result.state == "active"
+    assert f"ro-root: warning: protect_device: {message}" in result.stdout
+    assert settings(result)["lower_device_read_only"] == "no"
+
+
+def test_skipped_and_failed_boots_do_not_protect_the_device(boot: Boot) -> None:
+    boot.cmdline = "root=/dev/vda ro-root=disabled"
+    assert not [c for c in boot.run().calls if c.startswith("blockdev")]
+    boot.cmdline = "root=/dev/vda"
+    boot.filesystems = "nodev\ttmpfs\n\text4\n"
+    result = boot.run()
+    assert result.state == "failed"
+    assert not [c for c in result.calls if c.startswith("blockdev")]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("75", "75"), ("100", "100"), ("0", "90"), ("95%", "90"), ("abc", "90")]
+)
+def test_upper_warn_percent_is_recorded_for_status(boot: Boot, value: str, expected: str) -> None:
+    boot.config(f"upper_warn_percent={value}\n")
+    assert settings(boot.run())["upper_warn_percent"] == expected
 
 
 def test_persistent_upper_device_is_mounted_and_used(boot: Boot) -> None:

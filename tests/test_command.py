@@ -41,6 +41,36 @@ esac
 exit 0
 """,
     "umount": '#!/bin/sh\necho "umount $*" >>"$FAKE_CALLS"\n',
+    # blockdev --setro|--setrw DEV: flips the device's read-only flag in the fake sysfs.
+    "blockdev": r"""#!/bin/sh
+echo "blockdev $*" >>"$FAKE_CALLS"
+if [ -n "${FAKE_FAIL-}" ]; then
+	case "blockdev $*" in *"$FAKE_FAIL"*) echo "blockdev: simulated failure" >&2; exit 1 ;; esac
+fi
+name=$(basename "$2")
+case "$1" in
+--setro) echo 1 >"$RR_SYSBLOCK/$name/ro" ;;
+--setrw) echo 0 >"$RR_SYSBLOCK/$name/ro" ;;
+esac
+""",
+    # df: FAKE_DF / FAKE_DF_I are the numbers of df -P -k / df -P -i for /rw.
+    "df": r"""#!/bin/sh
+case "$*" in
+*-i*) line=${FAKE_DF_I-} ;;
+*) line=${FAKE_DF-} ;;
+esac
+if [ -n "$line" ]; then
+	echo "Filesystem 1024-blocks Used Available Capacity Mounted on"
+	echo "tmpfs $line"
+	exit 0
+fi
+exec /bin/df "$@"
+""",
+    # lsinitramfs INITRD: the listing in $FAKE_DIR/initrd-listing.
+    "lsinitramfs": r"""#!/bin/sh
+echo "lsinitramfs $*" >>"$FAKE_CALLS"
+cat "$FAKE_DIR/initrd-listing"
+""",
     "sync": '#!/bin/sh\necho sync >>"$FAKE_CALLS"\n',
     "sleep": "#!/bin/sh\n",
     "update-initramfs": '#!/bin/sh\necho "update-initramfs $*" >>"$FAKE_CALLS"\n',
@@ -79,6 +109,16 @@ class Fake:
         self.calls = tmp / "calls"
         self.set_state("active", "/ is a tmpfs overlay over /dev/vda")
         self.mounts(lower="ro")
+        (tmp / "sys" / "vda").mkdir(parents=True)
+        self.device_ro(False)
+        (tmp / "boot").mkdir()
+
+    def device_ro(self, flag: bool) -> None:
+        """The read-only flag of the real root's device /dev/vda (blockdev --setro)."""
+        (self.tmp / "sys" / "vda" / "ro").write_text("1\n" if flag else "0\n")
+
+    def device_is_ro(self) -> bool:
+        return (self.tmp / "sys" / "vda" / "ro").read_text().strip() == "1"
 
     def mounts(self, lower: str = "ro", root: str = "overlay") -> None:
         self.table.write_text(
@@ -122,6 +162,9 @@ class Fake:
                 "RR_SHARE": "/usr/share/ro-root",
                 "RR_DROP_CACHES": str(self.tmp / "drop_caches"),
                 "RR_EUID": "0",
+                "RR_SYSBLOCK": str(self.tmp / "sys"),
+                "RR_BOOTDIR": str(self.tmp / "boot"),
+                "RR_KVER": "6.1.0-99-amd64",
                 "FAKE_DIR": str(self.tmp),
                 "FAKE_TABLE": str(self.table),
                 "FAKE_CALLS": str(self.calls),
@@ -207,6 +250,9 @@ def test_status_active_without_recorded_settings(fake: Fake) -> None:
         "lower_read_only", "upper", "upper_size_setting", "upper_used_kib", "upper_total_kib",
         "data_mounts", "failure_policy", "apt_guard", "settings_recorded", "next_boot",
         "warnings", "exit_status",
+        # Added later, at the end, as ro-root(8) promises.
+        "upper_used_percent", "upper_warn_percent", "upper_usage", "protect_device",
+        "lower_device_read_only", "kernel", "initrd_payload", "initrd_check",
     ]  # fmt: skip
     assert data["reason"] == 'over /dev/vda "quoted" \\ back'
     assert data["state"] == "active" and data["active"] is True
@@ -245,6 +291,101 @@ def test_status_without_any_record_is_5(fake: Fake) -> None:
         (fake.run_dir / name).unlink()
     code, data = status_json(fake)
     assert code == 5 and data["state"] == "none" and data["reason"] is None
+
+
+PAYLOAD_LISTING = "scripts\nscripts/init-bottom\nscripts/init-bottom/ro-root\nscripts/functions\n"
+
+
+def test_status_without_record_says_the_initrd_lacks_the_payload(fake: Fake) -> None:
+    for name in ("state", "reason", "log"):
+        (fake.run_dir / name).unlink()
+    fake.mounts(root="ext4", lower="rw")
+    (fake.tmp / "boot" / "initrd.img-6.1.0-99-amd64").write_text("")
+    (fake.tmp / "initrd-listing").write_text("scripts\nscripts/init-bottom\nscripts/functions\n")
+    proc = fake.run("status")
+    assert proc.returncode == 5
+    message = (
+        "the initrd of kernel 6.1.0-99-amd64 lacks ro-root's payload; "
+        "run: ro-root exec update-initramfs -u -k 6.1.0-99-amd64, then reboot"
+    )
+    assert f"initrd: {message}" in proc.stdout
+    code, data = status_json(fake)
+    assert code == 5 and data["state"] == "none"
+    assert data["initrd_payload"] is False and data["initrd_check"] == message
+    assert data["kernel"] == "6.1.0-99-amd64"
+    assert message in str(data["warnings"])
+
+
+def test_status_without_record_but_with_the_payload_says_it_did_not_run(fake: Fake) -> None:
+    for name in ("state", "reason", "log"):
+        (fake.run_dir / name).unlink()
+    (fake.tmp / "boot" / "initrd.img-6.1.0-99-amd64").write_text("")
+    (fake.tmp / "initrd-listing").write_text(PAYLOAD_LISTING)
+    code, data = status_json(fake)
+    assert code == 5 and data["initrd_payload"] is True
+    assert "carries ro-root's payload, yet ro-root left no record" in str(data["initrd_check"])
+
+
+def test_status_without_record_and_without_initrd_says_so(fake: Fake) -> None:
+    (fake.run_dir / "state").unlink()
+    code, data = status_json(fake)
+    assert code == 5 and data["initrd_payload"] is None
+    assert "kernel 6.1.0-99-amd64 has no initrd" in str(data["initrd_check"])
+
+
+def test_status_with_a_record_does_not_open_the_initrd(fake: Fake) -> None:
+    code, data = status_json(fake)
+    assert code == 0 and data["initrd_payload"] is None and data["initrd_check"] is None
+    assert not [c for c in fake.call_list() if c.startswith("lsinitramfs")]
+
+
+@pytest.mark.parametrize(
+    ("df", "df_i", "settings", "usage", "percent", "code"),
+    [
+        ("100000 1000 99000 1% /rw", "1000 10 990 1% /rw", "", "ok", 1, 0),
+        ("100000 89000 11000 89% /rw", "1000 10 990 1% /rw", "", "ok", 89, 0),
+        ("100000 90000 10000 90% /rw", "1000 10 990 1% /rw", "", "warning", 90, 0),
+        ("100000 50000 50000 50% /rw", "1000 10 990 1% /rw", "upper_warn_percent=50\n",
+         "warning", 50, 0),
+        ("100000 99999 1 100% /rw", "1000 10 990 1% /rw", "", "warning", 99, 0),
+        ("100000 100000 0 100% /rw", "1000 10 990 1% /rw", "", "full", 100, 0),
+        ("100000 10 99990 1% /rw", "1000 1000 0 100% /rw", "", "full", 100, 0),
+    ],
+)  # fmt: skip
+def test_status_reports_the_writable_layer_usage(
+    fake: Fake, df: str, df_i: str, settings: str, usage: str, percent: int, code: int
+) -> None:
+    (fake.run_dir / "settings").write_text("mode=tmpfs\nupper=tmpfs\n" + settings)
+    proc = fake.run("status", FAKE_DF=df, FAKE_DF_I=df_i)
+    assert proc.returncode == code
+    assert f"({percent}%, {usage}; warning at " in proc.stdout
+    got = json.loads(fake.run("status", "--json", FAKE_DF=df, FAKE_DF_I=df_i).stdout)
+    assert (got["upper_usage"], got["upper_used_percent"], got["exit_status"]) == (
+        usage,
+        percent,
+        code,
+    )
+    warnings = [w for w in got["warnings"] if "writable layer" in w]
+    if usage == "full":
+        assert warnings and "is FULL" in warnings[0] and "No space left on device" in warnings[0]
+        assert "warning: the writable layer" in proc.stdout
+    elif usage == "warning":
+        assert warnings and f"is {percent}% full (upper_warn_percent=" in warnings[0]
+    else:
+        assert not warnings
+
+
+def test_status_reports_the_protected_device(fake: Fake) -> None:
+    (fake.run_dir / "settings").write_text("lower=/dev/vda\nprotect_device=yes\n")
+    fake.device_ro(True)
+    proc = fake.run("status")
+    assert "lower device read-only (protect_device=yes): yes" in proc.stdout
+    data = json.loads(fake.run("status", "--json").stdout)
+    assert data["protect_device"] == "yes" and data["lower_device_read_only"] is True
+    fake.device_ro(False)
+    data = json.loads(fake.run("status", "--json").stdout)
+    assert data["lower_device_read_only"] is False
+    assert any("protect_device=yes, but" in w for w in data["warnings"])
 
 
 def test_status_fallback_from_device_mode_is_not_as_configured(fake: Fake) -> None:
@@ -324,6 +465,56 @@ def test_exec_that_cannot_open_the_window_runs_nothing(fake: Fake) -> None:
     assert "ro-root: could not remount the real root" in proc.stderr
     assert not (fake.lower / "made").exists()
     assert not [c for c in fake.call_list() if c.startswith("chroot")]
+
+
+def test_exec_lifts_the_device_protection_for_its_window_only(fake: Fake) -> None:
+    fake.device_ro(True)
+    proc = fake.run("exec", "touch", "made")
+    assert proc.returncode == 0, proc.stderr
+    calls = fake.call_list()
+    lower = str(fake.lower)
+    setrw = calls.index("blockdev --setrw /dev/vda")
+    setro = calls.index("blockdev --setro /dev/vda")
+    assert setrw < calls.index(f"mount -o remount,rw {lower}")
+    assert calls.index(f"mount -o remount,ro {lower}") < setro == len(calls) - 1
+    assert fake.device_is_ro() and fake.lower_mode() == "ro"
+
+
+def test_exec_of_a_killed_command_protects_the_device_again(fake: Fake) -> None:
+    fake.device_ro(True)
+    proc = fake.run("exec", "sh", "-c", "kill -KILL $$")
+    assert proc.returncode == 128 + 9
+    assert fake.device_is_ro() and fake.lower_mode() == "ro"
+
+
+def test_exec_leaves_an_unprotected_device_as_it_was(fake: Fake) -> None:
+    assert fake.run("exec", "true").returncode == 0
+    assert not [c for c in fake.call_list() if c.startswith("blockdev")]
+    assert not fake.device_is_ro()
+
+
+def test_exec_that_cannot_lift_the_protection_runs_nothing(fake: Fake) -> None:
+    fake.device_ro(True)
+    proc = fake.run("exec", "touch", "made", FAKE_FAIL="--setrw")
+    assert proc.returncode == 125
+    assert "ro-root: could not make the real root's device /dev/vda writable" in proc.stderr
+    assert not (fake.lower / "made").exists()
+    assert fake.device_is_ro() and fake.lower_mode() == "ro"
+
+
+def test_exec_that_cannot_protect_the_device_again_says_so(fake: Fake) -> None:
+    fake.device_ro(True)
+    proc = fake.run("exec", "true", FAKE_FAIL="--setro")
+    assert proc.returncode == 125
+    assert "could not make the real root's device /dev/vda read-only again" in proc.stderr
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_does_not_protect_a_device_that_stays_mounted_writable(fake: Fake) -> None:
+    fake.device_ro(True)
+    proc = fake.run("exec", "true", FAKE_BUSY="100")
+    assert proc.returncode == 125 and "still WRITABLE" in proc.stderr
+    assert "blockdev --setro /dev/vda" not in fake.call_list()
 
 
 def test_exec_refuses_while_another_one_runs(fake: Fake) -> None:

@@ -27,3 +27,4 @@ sleep() { fake_record sleep "$@"; }
 # get_fstype DEVICE: from initramfs-tools; $FAKE_FSTYPE or ext4.
 get_fstype() { fake_record get_fstype "$@" && printf '%s\n' "${FAKE_FSTYPE-ext4}"; }
 rm() { fake_record rm "$@" && command rm "$@"; }
+blockdev() { fake_record blockdev "$@"; }
