@@ -300,14 +300,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "commands": args.commands,
     }
     log.info("bench: workdir %s", workdir)
+    saved = workdir / "results.json"
+
+    def save() -> None:
+        """Keep what was measured so far: a later failure does not lose it."""
+        partial = saved.with_name(f".{saved.name}.partial")
+        partial.write_text(json.dumps(results, indent=1, sort_keys=True))
+        partial.replace(saved)
+
     deb = measure_builds(workdir, args.reps, results)
+    save()
     images = prepare_images(workdir, deb, results)
+    save()
     measure_boots(images, args.boots, args.timeout, results)
+    save()
     measure_hooks(images, args.hook_reps, results)
     results["machine"]["load_after"] = _load()
     results["wall_seconds"] = time.monotonic() - started
-    saved = workdir / "results.json"
-    saved.write_text(json.dumps(results, indent=1, sort_keys=True))
+    save()
     log.info("bench: results in %s", saved)
     return results
 
