@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import debhelper, qemu, report
-from bench.measure import VARIANTS, boot_seconds, own_files, parse_initrd_listing
+from bench.measure import (
+    VARIANTS,
+    added_files,
+    boot_seconds,
+    own_files,
+    parse_initrd_listing,
+    slow_jobs,
+)
 from ro_root import vm
 from ro_root.changelog import read_changelog
 from ro_root.errors import UserError, die
@@ -129,8 +137,14 @@ def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[st
     if has != wanted:
         die(f"the initrds do not carry what their variant needs: {has}")
     results["initrd_bytes"] = {v: image.initrd.stat().st_size for v, image in images.items()}
-    listing = run(["lsinitramfs", "-l", images["ro-root"].initrd], capture=True).stdout
-    results["own_files"] = own = own_files(parse_initrd_listing(listing))
+    listings = {
+        v: parse_initrd_listing(run(["lsinitramfs", "-l", i.initrd], capture=True).stdout)
+        for v, i in images.items()
+    }
+    results["initrd_added"] = {
+        v: added_files(listings[v], listings["plain"]) for v in ("overlayroot", "ro-root")
+    }
+    results["own_files"] = own = own_files(listings["ro-root"])
     # The tree mirrors /usr/share/initramfs-tools: each is a file of this tree, as it is.
     compressed = 0
     for path, size in own.items():
@@ -178,6 +192,7 @@ def measure_boots(
     observed: dict[str, set[str]] = {v: set() for v in VARIANTS}
     # Boots in which systemd checked the root file system (a cost only a real root has).
     fsck_root = dict.fromkeys(VARIANTS, 0)
+    slow: dict[str, dict[str, int]] = {v: {} for v in VARIANTS}
     for number in range(1, boots + 1):
         for variant in VARIANTS:
             image = images[variant]
@@ -191,6 +206,8 @@ def measure_boots(
             written[variant].append(done.wr_bytes)
             serial = done.log_path.read_text(errors="replace")
             fsck_root[variant] += "Starting systemd-fsck-root.service" in serial
+            for unit in slow_jobs(serial):
+                slow[variant][unit] = slow[variant].get(unit, 0) + 1
             seconds[variant].append(boot_seconds(done.facts["systemd_analyze"]))
             observed[variant].add(
                 f"{done.facts['root_fstype']} "
@@ -202,6 +219,7 @@ def measure_boots(
     results["wr_bytes"] = written
     results["boot_seconds"] = seconds
     results["fsck_root_boots"] = fsck_root
+    results["slow_jobs"] = slow
     results["root_observed"] = {v: "; ".join(sorted(o)) for v, o in observed.items()}
 
 
@@ -237,8 +255,39 @@ def mounted(disk: Path, point: Path) -> Iterator[Path]:
                 die(f"could not unmount {target}", hint=f"umount -R {point}")
 
 
+HOOK_TIMER = Path(__file__).resolve().parent / "hook-timer"
+OWN_HOOKS = {"overlayroot": "overlayroot", "ro-root": "ro-root"}
+
+
+@contextmanager
+def hook_timed(root: Path, name: str) -> Iterator[Path]:
+    """The initramfs hook NAME of the tree ROOT replaced by bench/hook-timer for the duration;
+    yields the file where each run of the hook appends its start and end times."""
+    hook = root / "usr/share/initramfs-tools/hooks" / name
+    real = root / "usr/local/lib/ro-root-bench/hooks" / name
+    times = root / f"var/tmp/ro-root-bench-hook.{name}"
+    real.parent.mkdir(parents=True, exist_ok=True)
+    hook.replace(real)
+    try:
+        shutil.copyfile(HOOK_TIMER, hook)
+        hook.chmod(0o755)
+        times.unlink(missing_ok=True)
+        yield times
+    finally:
+        real.replace(hook)
+
+
+def hook_runs(times: Path, since: int) -> list[float]:
+    """Run times of the hook recorded in TIMES after its first SINCE lines."""
+    lines = times.read_text().splitlines() if times.exists() else []
+    return [float(end) - float(start) for start, end in (x.split() for x in lines[since:])]
+
+
 def measure_hooks(images: dict[str, vm.Image], reps: int, results: dict[str, Any]) -> None:
+    """update-initramfs -u in a chroot of each image: the whole run (all variants), and the
+    run time of the variant's own hook within it (overlayroot and ro-root)."""
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    own: dict[str, list[float]] = {v: [] for v in OWN_HOOKS}
     with ExitStack() as stack:
         roots = {
             v: stack.enter_context(mounted(image.disk, image.directory / "mnt"))
@@ -249,14 +298,22 @@ def measure_hooks(images: dict[str, vm.Image], reps: int, results: dict[str, Any
             for v, r in roots.items()
         }
         log.info("bench: initramfs hooks: %s", hooks)
+        timers = {v: stack.enter_context(hook_timed(roots[v], h)) for v, h in OWN_HOOKS.items()}
         update = ["update-initramfs", "-u"]
         for root in roots.values():  # untimed: page cache
             run(["chroot", root, *update], capture=True, env=CHROOT_ENV)
         for number in range(reps):
             for variant, root in roots.items():
+                before = len(hook_runs(timers[variant], 0)) if variant in timers else 0
                 times[variant].append(_timed(["chroot", root, *update]))
-            log.info("bench: update-initramfs, round %d of %d: %s", number + 1, reps, times)
+                if variant in timers:
+                    runs = hook_runs(timers[variant], before)
+                    if len(runs) != 1:
+                        die(f"{variant}'s hook ran {len(runs)} times in one update-initramfs")
+                    own[variant] += runs
+            log.info("bench: update-initramfs, round %d of %d: %s %s", number + 1, reps, times, own)
     results["hook_seconds"] = times
+    results["hook_own_seconds"] = own
     results["hooks"] = hooks
 
 
