@@ -9,7 +9,7 @@
 #   make demo    boot a small Debian image with ro-root on this terminal
 #   make bench   measure ro-root against overlayroot and a plain root in one run
 #                (bytes written, initrd growth, boot, build and hook time) and write
-#                docs/benchmarks.md and docs/benchmarks.png; about 30 min under TCG.
+#                docs/benchmarks.md and docs/benchmarks.png; about 20 min under TCG.
 #                BENCH_ARGS passes options, e.g. BENCH_ARGS="--boots 1" for a trial.
 
 PYTHON ?= python3
