@@ -399,6 +399,14 @@ def _parser() -> argparse.ArgumentParser:
         help="a command line that reproduces this run, for the doc (repeatable)",
     )
     parser.add_argument("--render-only", type=Path, metavar="RESULTS.json")
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RESULTS.json",
+        help="an earlier run whose boot times the doc lists too (repeatable)",
+    )
     parser.add_argument("--debug", action="store_true")
     return parser
 
@@ -419,18 +427,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.render_only:
             results = json.loads(args.render_only.read_text())
+            # This doc is the saved run redrawn: say how.
+            given = list(argv if argv is not None else sys.argv[1:])
+            results["commands"] = [
+                *results.get("commands", []),
+                "# then, with the run's results.json (and earlier runs' ones):",
+                shlex.join([".venv/bin/python", "-m", "bench", *given]),
+            ]
         else:
             if min(args.boots, args.reps, args.hook_reps) < 1:
                 die("--boots, --reps and --hook-reps must be at least 1")
             results = measure(args)
-        doc, png = report.write(results, args.docs)
+        earlier = [json.loads(path.read_text()) for path in args.earlier]
+        doc, png = report.write(results, args.docs, earlier)
     except UserError as exc:
         if args.debug:
             raise
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     for row in report.evaluate(results):
-        print(f"{row.number}. {row.what}: {row.value} [{'met' if row.met else 'MISSED'}]")
+        verdict = "inconclusive" if row.inconclusive else "met" if row.met else "MISSED"
+        print(f"{row.number}. {row.what}: {row.value} [{verdict}]")
     print(f"wrote {doc} and {png}")
     return 0
 

@@ -129,6 +129,8 @@ class Target:
     target: str
     met: bool
     note: str = ""
+    # Met or not by the numbers, but the measurement cannot tell (noise larger than the target).
+    inconclusive: bool = False
 
 
 def ratio(value: float, reference: float) -> float:
@@ -246,7 +248,14 @@ def targets_table(rows: Sequence[Target]) -> str:
     return markdown_table(
         ("#", "measure", "ro-root", "target", "result", "note"),
         [
-            (str(t.number), t.what, t.value, t.target, "met" if t.met else "**missed**", t.note)
+            (
+                str(t.number),
+                t.what,
+                t.value,
+                t.target,
+                "inconclusive" if t.inconclusive else "met" if t.met else "**missed**",
+                t.note,
+            )
             for t in rows
         ],
     )

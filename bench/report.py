@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,10 @@ def evaluate(results: Mapping[str, Any]) -> list[Target]:
     notes: dict[int, str] = {}
     plain, ro = boot_time["plain"], boot_time["ro-root"]
     if plain.low <= ro.median <= plain.high and ro.low <= plain.median <= ro.high:
-        notes[3] = "each median lies within the other's range: under TCG this is noise"
+        notes[3] = (
+            "inconclusive: each median lies within the other's range, so under TCG the "
+            "difference is noise (see the earlier runs below, where given)"
+        )
     else:
         slow = results.get("slow_jobs", {})
         boots = results["boots"]
@@ -82,7 +85,15 @@ def evaluate(results: Mapping[str, Any]) -> list[Target]:
     return [
         Target(t.number, t.what, t.value, t.target, t.met, own_note)
         if t.what == OWN_FILES
-        else Target(t.number, t.what, t.value, t.target, t.met, notes[t.number])
+        else Target(
+            t.number,
+            t.what,
+            t.value,
+            t.target,
+            t.met,
+            notes[t.number],
+            inconclusive=notes[t.number].startswith("inconclusive"),
+        )
         if t.number in notes
         else t
         for t in rows
@@ -152,11 +163,44 @@ def _added(results: Mapping[str, Any], top: int = 6) -> list[str]:
     return lines
 
 
-def markdown(results: Mapping[str, Any], chart: str) -> str:
+def _earlier(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Boot times of earlier full runs: how far the medians move from run to run."""
+    if not runs:
+        return []
+    rows = []
+    for run in runs:
+        boot_time = spreads(run["boot_seconds"])
+        plain = boot_time["plain"].median
+        rows.append(
+            (
+                run["date"],
+                f"`{run['commit']}`",
+                *(
+                    f"{boot_time[v].show()}, {boot_time[v].median / plain - 1:+.1%}"
+                    for v in VARIANTS
+                ),
+            )
+        )
+    return [
+        "## Boot time in earlier runs",
+        "",
+        "The same measurement in earlier full runs of `make bench` on this machine (same "
+        "base image and workload; median, range, and overhead over plain). Where the "
+        "medians move this much from run to run, a 2 % target cannot be judged from 5 boots "
+        "under TCG.",
+        "",
+        markdown_table(("run", "commit", *VARIANTS), rows),
+    ]
+
+
+def markdown(
+    results: Mapping[str, Any], chart: str, earlier: Sequence[Mapping[str, Any]] = ()
+) -> str:
     machine = results["machine"]
     build = spreads(results["build_seconds"])
     rows = evaluate(results)
-    met = sum(t.met for t in rows)
+    met = sum(t.met and not t.inconclusive for t in rows)
+    unclear = sum(t.inconclusive for t in rows)
     own = results["own_files"]
     lines = [
         "# Benchmarks: ro-root, overlayroot and a plain root",
@@ -175,8 +219,9 @@ def markdown(results: Mapping[str, Any], chart: str) -> str:
         f"- **ro-root**: this tree's package ({results['ro_root_version']}, commit "
         f"`{results['commit']}`), default configuration.",
         "",
-        f"**{met} of {len(rows)} targets met.** A target missed is a finding, kept here as "
-        "measured.",
+        f"**{met} of {len(rows)} targets met"
+        + (f", {unclear} inconclusive" if unclear else "")
+        + ".** A target missed is a finding, kept here as measured.",
         "",
         targets_table(rows),
         f"![Benchmark chart]({chart})",
@@ -211,6 +256,7 @@ def markdown(results: Mapping[str, Any], chart: str) -> str:
         "(variant median minus plain median, column 'added') also counts compressing the "
         "larger initrd, but is smaller than the run-to-run spread.",
         "",
+        *_earlier(earlier),
         "## Build time",
         "",
         markdown_table(
@@ -249,7 +295,8 @@ def markdown(results: Mapping[str, Any], chart: str) -> str:
         "`make bench` installs what it needs (debhelper, build-essential, matplotlib in "
         "`.venv`), builds the images under `--workdir` (default `/var/tmp/ro-root-bench`; "
         "serial logs and `results.json` stay there), and rewrites this file and the chart. "
-        "`python3 -m bench --render-only RESULTS.json` redraws them from a saved run.",
+        "`python3 -m bench --render-only RESULTS.json [--earlier OLD.json ...]` redraws them "
+        "from a saved run.",
         "",
     ]
     return "\n".join(lines)
@@ -314,13 +361,15 @@ def chart(results: Mapping[str, Any], path: Path) -> None:
     partial.replace(path)
 
 
-def write(results: Mapping[str, Any], docs: Path) -> tuple[Path, Path]:
+def write(
+    results: Mapping[str, Any], docs: Path, earlier: Sequence[Mapping[str, Any]] = ()
+) -> tuple[Path, Path]:
     """Write docs/benchmarks.md and docs/benchmarks.png atomically."""
     docs.mkdir(parents=True, exist_ok=True)
     png = docs / "benchmarks.png"
     chart(results, png)
     doc = docs / "benchmarks.md"
     partial = doc.with_name(f".{doc.name}.partial")
-    partial.write_text(markdown(results, png.name))
+    partial.write_text(markdown(results, png.name, earlier))
     partial.replace(doc)
     return doc, png

@@ -218,3 +218,25 @@ def test_slow_start_jobs_are_read_from_the_console() -> None:
 def test_added_files_are_new_or_grown() -> None:
     plain = {"a": 10, "b": 20}
     assert added_files({"a": 10, "b": 25, "c": 5}, plain) == {"b": 5, "c": 5}
+
+
+def test_a_boot_time_difference_within_the_ranges_is_inconclusive() -> None:
+    results = {
+        "boots": 3,
+        "wr_bytes": {"plain": [10], "overlayroot": [0], "ro-root": [0]},
+        "sha256_before": {"plain": "a", "overlayroot": "b", "ro-root": "c"},
+        "sha256_after": {"plain": "x", "overlayroot": "b", "ro-root": "c"},
+        "initrd_bytes": {"plain": 1000, "overlayroot": 9000, "ro-root": 1100},
+        "own_files": {"scripts/init-bottom/ro-root": 100},
+        "boot_seconds": {
+            "plain": [20.0, 26.0, 31.0],
+            "overlayroot": [22.0, 30.0, 39.0],
+            "ro-root": [17.5, 21.0, 29.0],
+        },
+        "build_seconds": {"make deb": [0.5], "dpkg-buildpackage": [2.0]},
+        "hook_seconds": {"plain": [20.0], "overlayroot": [24.0], "ro-root": [20.1]},
+        "hook_own_seconds": {"overlayroot": [0.4], "ro-root": [0.05]},
+    }
+    (boot,) = [t for t in report.evaluate(results) if t.number == 3]
+    assert boot.met and boot.inconclusive
+    assert "inconclusive" in targets_table([boot])
