@@ -7,6 +7,10 @@
 #   make check-faults   only the fault-injection boots, and docs/reliability.md
 #   make test    the quick loop: everything but piuparts and VM boots
 #   make demo    boot a small Debian image with ro-root on this terminal
+#   make bench   measure ro-root against overlayroot and a plain root in one run
+#                (bytes written, initrd growth, boot, build and hook time) and write
+#                docs/benchmarks.md and docs/benchmarks.png; about 20 min under TCG.
+#                BENCH_ARGS passes options, e.g. BENCH_ARGS="--boots 1" for a trial.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,6 +22,8 @@ BUILD_DEBS := dpkg-dev lintian gzip python3 python3-venv
 # What `build.py repo` runs: apt-ftparchive and gpg.
 REPO_DEBS  := apt-utils gnupg
 VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core
+# The benchmark: images and boots, and a debhelper build to compare `make deb` with.
+BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) debhelper build-essential util-linux
 TEST_DEBS  := $(BUILD_DEBS) $(REPO_DEBS) $(VM_DEBS) dash shellcheck faketime piuparts gpgv \
 	util-linux
 
@@ -33,7 +39,7 @@ define apt-ensure
 	fi
 endef
 
-.PHONY: deb check check-faults test demo clean build-deps test-deps demo-deps
+.PHONY: deb check check-faults test demo bench clean build-deps test-deps demo-deps bench-deps
 
 deb: build-deps $(VENV)/.build-deps
 	$(VPY) build.py deb
@@ -55,6 +61,10 @@ test: test-deps $(VENV)/.test-deps
 demo: demo-deps $(VENV)/.build-deps
 	$(VPY) build.py demo
 
+# Not part of `check`: benchmarks are measurements, not timed tests.
+bench: bench-deps $(VENV)/.bench-deps
+	$(VPY) -m bench $(BENCH_ARGS)
+
 build-deps:
 	$(call apt-ensure,$(BUILD_DEBS))
 
@@ -63,6 +73,9 @@ test-deps:
 
 demo-deps:
 	$(call apt-ensure,$(BUILD_DEBS) $(VM_DEBS))
+
+bench-deps:
+	$(call apt-ensure,$(BENCH_DEBS))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +86,10 @@ $(VENV)/.build-deps: requirements.txt | $(VENV)/bin/python
 
 $(VENV)/.test-deps: requirements.txt requirements-test.txt | $(VENV)/bin/python
 	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+$(VENV)/.bench-deps: requirements.txt requirements-bench.txt | $(VENV)/bin/python
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
 clean:

@@ -28,6 +28,7 @@ SHELL_FILES = (
     "ro_root/vmfiles/policy-rc.d",
     "ro_root/vmfiles/rc.local",
     "ro_root/vmfiles/ro-root-probe",
+    "bench/hook-timer",
 )
 
 
