@@ -405,7 +405,8 @@ def chroot_mounts(root: Path) -> Iterator[None]:
         for target in reversed(mounted):
             if run(["umount", "-R", target], check=False).returncode != 0:
                 run(["umount", "-R", "--lazy", target], check=False)
-        left = _mounts_under(root)
+        # ROOT itself may be a mount point (a loop-mounted disk image): only what is below it.
+        left = [m for m in _mounts_under(root) if m != str(root.resolve())]
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
