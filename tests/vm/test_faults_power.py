@@ -477,8 +477,10 @@ class Upgrade:
         self.boot = vm.boot(vm.refresh_kernels(self.image), expect="active")
 
 
-@pytest.fixture(scope="module")
-def upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
+def interrupted_upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
+    """Version A (the package under test) in an image, and the interrupted upgrade to B (A
+    with a higher version and a marked payload). Run by the test itself, so that a failure
+    is the test's own and docs/reliability.md shows it."""
     work = tmp_path_factory.mktemp("version-b")
     tree = copy_source(work / "src")
     version_a = ro_root_deb.name.split("_")[1]
@@ -503,8 +505,9 @@ def upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Upgr
     "`dpkg --verify ro-root` clean, the initrd carries the new payload; boots read-only",
 )
 def test_interrupted_upgrade_is_repaired_by_configure_and_boots_read_only(
-    upgrade: Upgrade, observed: Callable[[str], None]
+    ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory, observed: Callable[[str], None]
 ) -> None:
+    upgrade = interrupted_upgrade(ro_root_deb, tmp_path_factory)
     boot = upgrade.boot
     assert boot is not None
     states = upgrade.states
