@@ -37,7 +37,7 @@ from typing import Literal
 from debian.debian_support import Version as DebianVersion
 
 from ro_root.errors import UserError, die
-from ro_root.proc import require, run
+from ro_root.proc import Stopped, require, run
 
 log = logging.getLogger("ro-root")
 
@@ -187,6 +187,8 @@ class BootResult:
     facts: dict[str, str]
     seconds: float
     stray: tuple[str, ...] = field(default=())
+    # boot(cut_at=...): qemu was killed (a power cut) when the marker appeared; no facts.
+    power_cut: bool = False
 
     def numbered(self, prefix: str) -> list[str]:
         """Values of PREFIX.1, PREFIX.2, ... (a repeated fact, e.g. "fstab" or "rorootlog")."""
@@ -404,8 +406,8 @@ def chroot_mounts(root: Path) -> Iterator[None]:
         for target in reversed(mounted):
             if run(["umount", "-R", target], check=False).returncode != 0:
                 run(["umount", "-R", "--lazy", target], check=False)
-        itself = str(root.resolve())
-        left = [point for point in _mounts_under(root) if point != itself]
+        # ROOT itself may be a mount point (a loop-mounted disk image): only what is below it.
+        left = [m for m in _mounts_under(root) if m != str(root.resolve())]
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
@@ -696,6 +698,14 @@ def kernel_stalled(text: str) -> bool:
     return KERNEL_HANDOFF not in text
 
 
+def _log_holds(path: Path, text: str) -> bool:
+    """True once the serial log PATH contains TEXT (the guest's cue for a power cut)."""
+    try:
+        return text.encode() in path.read_bytes()
+    except FileNotFoundError:  # qemu has not created it yet
+        return False
+
+
 def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.replace("\r", "").splitlines()[-lines:])
 
@@ -713,6 +723,7 @@ def boot(
     timeout: float = DEFAULT_BOOT_TIMEOUT,
     drives: Sequence[Path] = (),
     probe: bool = True,
+    cut_at: str | None = None,
 ) -> BootResult:
     """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not.
 
@@ -721,20 +732,28 @@ def boot(
     KERNEL is a kernel version of the image (default: the newest). DRIVES are extra disks.
     PROBE False is a boot that must stop before the system runs (a panic in the initramfs):
     it fails if the probe reports, and its result has no facts.
+    CUT_AT is a power cut: as soon as the serial log holds that text (printed by a probe task
+    at the chosen moment) qemu is killed with SIGKILL, so the disk image keeps exactly what
+    the guest had written to it by then. The result has power_cut set and no facts; a boot
+    that ends, or times out, before the text appears fails.
     """
     if not image.spec.probe:
         die("boot() needs an image with the probe; use demo() for an interactive boot")
+    if cut_at is not None and (expect is not None or not probe):
+        die("boot(): a power cut (cut_at) leaves no facts to check EXPECT or PROBE against")
     require("qemu-system-x86_64", "qemu-system-x86")
     chosen = image.find_kernel(kernel) if kernel else image.newest
     cmdline = " ".join((*BASE_CMDLINE, *append))
     number = len(list(image.directory.glob("boot-*.log"))) + 1
     label = " ".join((f"expect-{expect}" if expect else "", *append))
     log_path = image.directory / f"boot-{number:02d}-{_slug(label)}.log"
+    until = None if cut_at is None else lambda: _log_holds(log_path, cut_at)
     for attempt in range(1, KERNEL_STALL_ATTEMPTS + 1):
         log_path.unlink(missing_ok=True)
         started = time.monotonic()
         clean = False
         timed_out = False
+        cut = False
         try:
             proc = run(
                 qemu_argv(image, cmdline, log_path, chosen, drives),
@@ -742,7 +761,9 @@ def boot(
                 capture=True,
                 input="",
                 timeout=timeout,
+                until=until,
             )
+            cut = isinstance(proc, Stopped)
             clean = proc.returncode == 0
             exited = f"qemu exited with status {proc.returncode}"
             if proc.stderr.strip():
@@ -766,6 +787,23 @@ def boot(
         )
     parsed = parse_probe(text)
     where = f"boot of kernel {chosen.version} with '{cmdline}' of {image.disk}"
+    if cut_at is not None:
+        if not cut:
+            die(
+                f"{where}: expected a power cut when the console showed {cut_at!r}, but it "
+                f"never did; {exited}\nserial log: {log_path}\n"
+                f"--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
+            )
+        log.info("boot: '%s' power cut after %.0f s (%s)", cmdline, seconds, log_path)
+        return BootResult(
+            image=image,
+            cmdline=cmdline,
+            log_path=log_path,
+            log=text,
+            facts={},
+            seconds=seconds,
+            power_cut=True,
+        )
     if not probe:
         if parsed is not None or not exited.startswith("qemu exited"):
             die(

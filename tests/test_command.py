@@ -395,6 +395,30 @@ def test_status_fallback_from_device_mode_is_not_as_configured(fake: Fake) -> No
     assert code == 6 and data["as_configured"] is False
 
 
+def test_status_warns_when_a_data_mount_of_this_boot_is_gone(fake: Fake) -> None:
+    """Its device went away and systemd unmounted it: writes there now land in RAM."""
+    (fake.run_dir / "settings").write_text(
+        "data_mounts=LABEL=data:/srv/data LABEL=log:/srv/log\n"
+        "data_mounts_active=LABEL=data:/srv/data LABEL=log:/srv/log\n"
+    )
+    with fake.table.open("a") as table:
+        table.write("/dev/vdc /srv/log ext4 rw,relatime 0 0\n")
+    proc = fake.run("status")
+    assert proc.returncode == 6, proc.stdout
+    warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: data mount LABEL=data is not mounted on /srv/data (device gone?): what is "
+        "written there goes to RAM and vanishes at reboot"
+    ]
+    assert "note:" not in proc.stdout
+    code, data = status_json(fake)
+    assert code == 6 and data["as_configured"] is False
+    assert isinstance(data["warnings"], list) and len(data["warnings"]) == 1
+    with fake.table.open("a") as table:
+        table.write("/dev/vdb /srv/data ext4 rw,relatime 0 0\n")
+    assert fake.run("status").returncode == 0
+
+
 @pytest.mark.parametrize(
     ("conf", "once", "next_boot"),
     [("enabled=no\n", False, "writable"), ("enabled=yes\n", True, "writable-once")],
