@@ -226,35 +226,6 @@ def measure_boots(
 # --- 5. hook time ----------------------------------------------------------------------------
 
 
-@contextmanager
-def mounted(disk: Path, point: Path) -> Iterator[Path]:
-    """DISK loop-mounted on POINT, with /proc, /sys and /dev inside for a chroot.
-
-    Not vm.chroot_mounts(): it refuses to finish while anything is mounted at or below its
-    root, and here the root is itself a mount point.
-    """
-    point.mkdir(exist_ok=True)
-    run(["mount", "-o", "loop", disk, point])
-    inner: list[Path] = []
-    try:
-        run(["mount", "-t", "proc", "proc", point / "proc"])
-        inner.append(point / "proc")
-        run(["mount", "-t", "sysfs", "sysfs", point / "sys"])
-        inner.append(point / "sys")
-        run(["mount", "--rbind", "/dev", point / "dev"])
-        inner.append(point / "dev")
-        run(["mount", "--make-rslave", point / "dev"])
-        yield point
-    finally:
-        for target in [*reversed(inner), point]:
-            for _ in range(5):
-                if run(["umount", "-R", target], check=False, capture=True).returncode == 0:
-                    break
-                time.sleep(1)
-            else:
-                die(f"could not unmount {target}", hint=f"umount -R {point}")
-
-
 HOOK_TIMER = Path(__file__).resolve().parent / "hook-timer"
 OWN_HOOKS = {"overlayroot": "overlayroot", "ro-root": "ro-root"}
 
@@ -290,7 +261,7 @@ def measure_hooks(images: dict[str, vm.Image], reps: int, results: dict[str, Any
     own: dict[str, list[float]] = {v: [] for v in OWN_HOOKS}
     with ExitStack() as stack:
         roots = {
-            v: stack.enter_context(mounted(image.disk, image.directory / "mnt"))
+            v: stack.enter_context(vm.loop_mounted(image.disk, image.directory / "mnt"))
             for v, image in images.items()
         }
         hooks = {

@@ -412,6 +412,28 @@ def chroot_mounts(root: Path) -> Iterator[None]:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
 
+@contextmanager
+def loop_mounted(disk: Path, point: Path) -> Iterator[Path]:
+    """The raw disk image DISK loop-mounted on POINT, with chroot_mounts() inside, for the
+    duration (offline work on a test image: a killed upgrade, an initrd rebuilt in a chroot).
+
+    Always unmounted; an image still mounted after a few tries is an error, never a lazy
+    unmount: the image is booted next, and must not change under qemu.
+    """
+    point.mkdir(exist_ok=True)
+    run(["mount", "-o", "loop", disk, point])
+    try:
+        with chroot_mounts(point):
+            yield point
+    finally:
+        for _ in range(5):
+            if run(["umount", point], check=False, capture=True).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            die(f"could not unmount {point} (loop-mounted {disk})", hint=f"umount {point}")
+
+
 def _newest_first(versions: Iterator[str] | Sequence[str]) -> list[str]:
     """Kernel versions in the order `linux-version sort --reverse` gives (Debian ordering)."""
     return sorted(versions, key=DebianVersion, reverse=True)

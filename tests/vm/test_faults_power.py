@@ -80,18 +80,18 @@ def out(boot: vm.BootResult, name: str) -> str:
     return "\n".join(boot.numbered(f"cmd_{name}_out"))
 
 
-class PowerImage:
+class PowerImage(vmtest.Steps):
     """The boots of image "power", each run once on first demand and in order; a failed step
     is remembered and fails every test that needs it."""
 
     def __init__(self, image: vm.Image) -> None:
+        super().__init__()
         self.image = image
         self.data = vm.make_disk(image.directory / "data.img", "data")
         self.sha: dict[str, str] = {}
         self.fsck: dict[str, tuple[int, str]] = {}
         self.notes: dict[str, str] = {}
-        self.results: dict[str, vm.BootResult | str] = {}
-        self.steps: list[tuple[str, Callable[[], vm.BootResult]]] = [
+        self.steps = [
             ("session-cut", self._session_cut),
             ("unplug", self._unplug),
             ("apt-cut", self._apt_cut),
@@ -143,20 +143,6 @@ class PowerImage:
         stanza = re.search(r"^Package: rorootest-slow\n(?:.+\n)*?Status: (.+)$", status, re.M)
         self.notes["status_on_disk"] = stanza.group(1) if stanza else "absent"
         return result
-
-    def __call__(self, name: str) -> vm.BootResult:
-        for step, function in self.steps:
-            if step not in self.results:
-                try:
-                    self.results[step] = function()
-                except UserError as exc:
-                    self.results[step] = str(exc)
-            if step == name:
-                break
-        outcome = self.results[name]
-        if isinstance(outcome, str):
-            pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
-        return outcome
 
 
 @pytest.fixture(scope="module")
@@ -426,35 +412,31 @@ class Upgrade:
         self.states[name] = self._chroot(mnt, STATE_SCRIPT)
 
     def run(self) -> None:
-        mnt = self.image.directory / "mnt"
-        mnt.mkdir(exist_ok=True)
-        run(["mount", "-o", "loop", self.image.disk, mnt])
-        try:
-            with vm.chroot_mounts(mnt):
-                shutil.copyfile(self.deb_b, mnt / "tmp" / self.deb_b.name)
-                self.states["A"] = self._chroot(mnt, STATE_SCRIPT)
-                # 1. dpkg -i of B, killed (with all it started) in B's postinst.
-                self._killed(
-                    mnt,
-                    "postinst",
-                    ["dpkg", "-i", f"/tmp/{self.deb_b.name}"],
-                    "ro-root.postinst",
-                    0.0,
-                )
-                # 2. The repair, killed 3 s into the initrd rebuild (the update-initramfs
-                # trigger), the longest step of an upgrade of ro-root.
-                self._killed(mnt, "mkinitramfs", ["dpkg", "--configure", "-a"], "mkinitramfs", 3.0)
-                # 3. The repair, to the end.
-                proc = run(
-                    ["chroot", mnt, "dpkg", "--configure", "-a"],
-                    check=False,
-                    capture=True,
-                    env=CHROOT_ENV,
-                )
-                self.repair_rc = proc.returncode
-                self.states["repaired"] = self._chroot(mnt, STATE_SCRIPT)
-                self.final = self._chroot(mnt, FINAL_SCRIPT)
-                (mnt / "tmp" / self.deb_b.name).unlink()
+        with vm.loop_mounted(self.image.disk, self.image.directory / "mnt") as mnt:
+            shutil.copyfile(self.deb_b, mnt / "tmp" / self.deb_b.name)
+            self.states["A"] = self._chroot(mnt, STATE_SCRIPT)
+            # 1. dpkg -i of B, killed (with all it started) in B's postinst.
+            self._killed(
+                mnt,
+                "postinst",
+                ["dpkg", "-i", f"/tmp/{self.deb_b.name}"],
+                "ro-root.postinst",
+                0.0,
+            )
+            # 2. The repair, killed 3 s into the initrd rebuild (the update-initramfs
+            # trigger), the longest step of an upgrade of ro-root.
+            self._killed(mnt, "mkinitramfs", ["dpkg", "--configure", "-a"], "mkinitramfs", 3.0)
+            # 3. The repair, to the end.
+            proc = run(
+                ["chroot", mnt, "dpkg", "--configure", "-a"],
+                check=False,
+                capture=True,
+                env=CHROOT_ENV,
+            )
+            self.repair_rc = proc.returncode
+            self.states["repaired"] = self._chroot(mnt, STATE_SCRIPT)
+            self.final = self._chroot(mnt, FINAL_SCRIPT)
+            (mnt / "tmp" / self.deb_b.name).unlink()
             unpacked = self.image.directory / "initrd-unpacked"
             run(
                 [
@@ -466,13 +448,6 @@ class Upgrade:
             functions = list(unpacked.rglob("scripts/ro-root-functions"))
             self.initrd_has_b = bool(functions) and B_MARK in functions[0].read_text()
             shutil.rmtree(unpacked)
-        finally:
-            for _ in range(10):
-                if run(["umount", mnt], check=False).returncode == 0:
-                    break
-                time.sleep(1)
-            else:
-                die(f"could not unmount {mnt}")
         self.fsck = e2fsck(self.image.disk)
         self.boot = vm.boot(vm.refresh_kernels(self.image), expect="active")
 

@@ -402,26 +402,20 @@ def image_without_payload(image: vm.Image, workdir: Path) -> vm.Image:
     """A copy of IMAGE whose newest initrd was rebuilt offline without ro-root's files."""
     disk = workdir / "disk.img"
     run(["cp", "--sparse=always", image.disk, disk])
-    tree = workdir / "tree"
     aside = workdir / "aside"
-    tree.mkdir()
     aside.mkdir()
-    run(["mount", "-o", "loop", disk, tree])
-    try:
+    with vm.loop_mounted(disk, workdir / "tree") as tree:
         for number, name in enumerate(PAYLOAD_FILES):
             shutil.move(tree / name, aside / str(number))
         try:
-            with vm.chroot_mounts(tree):
-                run(
-                    ["chroot", tree, "update-initramfs", "-u", "-k", image.newest.version],
-                    capture=True,
-                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
-                )
+            run(
+                ["chroot", tree, "update-initramfs", "-u", "-k", image.newest.version],
+                capture=True,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+            )
         finally:
             for number, name in enumerate(PAYLOAD_FILES):
                 shutil.move(aside / str(number), tree / name)
-    finally:
-        run(["umount", tree])
     copy = dataclasses.replace(image, disk=disk, directory=workdir)
     return vm.refresh_kernels(copy)
 

@@ -18,10 +18,10 @@ ro_root/vmfiles/ro-root-probe. Boots, in order:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import vmtest
 
 from ro_root import vm
 from ro_root.errors import UserError
@@ -35,16 +35,16 @@ LONG_TIMEOUT = 1800.0
 GUARD_WARNING = "ro-root: WARNING: the root file system is a RAM overlay"
 
 
-class Sequence:
+class Sequence(vmtest.Steps):
     """The boots above, each run once on first demand, in order; a failed boot is remembered
     and fails every test that needs it, without stopping the later boots."""
 
     def __init__(self, image: vm.Image) -> None:
+        super().__init__()
         self.image = image
-        self.results: dict[str, vm.BootResult | str] = {}
         self.fsck: dict[str, str] = {}
         self.refreshed: vm.Image | None = None
-        self.steps: list[tuple[str, Callable[[], vm.BootResult]]] = [
+        self.steps = [
             ("first", lambda: self._boot("cmd-first", "active", LONG_TIMEOUT, fsck="first")),
             ("second", lambda: self._boot("cmd-second", "active")),
             ("once", lambda: self._boot("cmd-once", "skipped")),
@@ -72,20 +72,6 @@ class Sequence:
     def _removed(self) -> vm.BootResult:
         self.refreshed = vm.refresh_kernels(self.image)
         return vm.boot(self.refreshed, (), expect="none")
-
-    def __call__(self, name: str) -> vm.BootResult:
-        for step, function in self.steps:
-            if step not in self.results:
-                try:
-                    self.results[step] = function()
-                except UserError as exc:
-                    self.results[step] = str(exc)
-            if step == name:
-                break
-        outcome = self.results[name]
-        if isinstance(outcome, str):
-            pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
-        return outcome
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Helpers shared by the VM test modules.
 
 - `BootSequence`: an image's boots in a fixed order, each with the outcome it must end in;
+- `Steps`: the same for steps that do more than boot (a power cut, a repair on the image);
 - `prepare()`: the module fixtures' image, a failure (not an error) if it cannot be made;
 - checks that every image's boots share. Each returns a list of problems (empty: all is
   well) so that one failing test names everything that is wrong with a boot at once, and
@@ -9,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -103,6 +104,35 @@ class BootSequence:
                 break
             previous = step
         outcome = self.outcomes[name]
+        if isinstance(outcome, str):
+            pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
+        return outcome
+
+
+class Steps:
+    """Named steps, each a function that ends in a boot, run in order on first demand and each
+    only once: asking for a later step runs the earlier ones first.
+
+    A step that fails is remembered and fails every test that asks for it, without stopping
+    the later steps. Subclasses set self.steps in their __init__, after calling this one.
+    """
+
+    def __init__(self) -> None:
+        self.results: dict[str, vm.BootResult | str] = {}
+        self.steps: list[tuple[str, Callable[[], vm.BootResult]]] = []
+
+    def __call__(self, name: str) -> vm.BootResult:
+        if name not in dict(self.steps):
+            raise KeyError(f"no step {name!r}: {', '.join(step for step, _ in self.steps)}")
+        for step, function in self.steps:
+            if step not in self.results:
+                try:
+                    self.results[step] = function()
+                except UserError as exc:  # its message has the serial log's path and tail
+                    self.results[step] = str(exc)
+            if step == name:
+                break
+        outcome = self.results[name]
         if isinstance(outcome, str):
             pytest.fail(f"boot '{name}' failed: {outcome}", pytrace=False)
         return outcome
