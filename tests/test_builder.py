@@ -117,6 +117,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
     expected = {
         "usr/share/initramfs-tools/hooks/ro-root": 0o755,
         "usr/share/initramfs-tools/scripts/init-bottom/ro-root": 0o755,
+        "usr/share/initramfs-tools/scripts/local-premount/ro-root": 0o755,
         "usr/share/initramfs-tools/scripts/ro-root-functions": 0o644,
         "usr/libexec/ro-root/checkroot.sh": 0o755,
         "usr/share/doc/ro-root/copyright": 0o644,
@@ -140,7 +141,12 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         assert (member.uname, member.gname, member.uid, member.gid) == ("root", "root", 0, 0)
         if member.isdir():
             assert member.mode == 0o755, name
-    for name in ("hooks/ro-root", "scripts/init-bottom/ro-root", "scripts/ro-root-functions"):
+    for name in (
+        "hooks/ro-root",
+        "scripts/init-bottom/ro-root",
+        "scripts/local-premount/ro-root",
+        "scripts/ro-root-functions",
+    ):
         assert data_file(deb, f"usr/share/initramfs-tools/{name}") == (REPO / name).read_bytes()
 
 

@@ -253,6 +253,7 @@ def test_status_active_without_recorded_settings(fake: Fake) -> None:
         # Added later, at the end, as ro-root(8) promises.
         "upper_used_percent", "upper_warn_percent", "upper_usage", "protect_device",
         "lower_device_read_only", "kernel", "initrd_payload", "initrd_check",
+        "medium", "cmdline_overridden",
     ]  # fmt: skip
     assert data["reason"] == 'over /dev/vda "quoted" \\ back'
     assert data["state"] == "active" and data["active"] is True
@@ -274,6 +275,36 @@ def test_status_reads_the_recorded_settings(fake: Fake) -> None:
     assert data["data_mounts"] == ["LABEL=data:/srv", "LABEL=log:/var/log"]
     assert data["failure_policy"] == "ro" and data["apt_guard"] == "refuse"
     assert data["settings_recorded"] is True
+
+
+@pytest.mark.parametrize(
+    ("medium", "says"),
+    [
+        ("untouched", "medium: not written by this boot"),
+        ("journal-replayed", "medium: written once when the root was mounted: the kernel replayed"),
+        ("mounted-rw", "medium: written when the root was mounted: the initramfs mounted it"),
+    ],
+)
+def test_status_says_what_the_boot_did_to_the_medium(fake: Fake, medium: str, says: str) -> None:
+    (fake.run_dir / "settings").write_text(
+        "enabled=yes\nmode=tmpfs\nupper=tmpfs\nlower=/dev/sda1\n"
+        f"overridden=rw fsck\nmedium={medium}\n"
+    )
+    proc = fake.run("status")
+    assert says in proc.stdout
+    assert "kernel command line overridden: rw fsck" in proc.stdout
+    code, data = status_json(fake)
+    assert code == 0
+    assert data["medium"] == medium and data["cmdline_overridden"] == ["rw", "fsck"]
+
+
+def test_status_without_a_medium_record_never_claims_it_untouched(fake: Fake) -> None:
+    # A boot of an older payload recorded no medium: unknown, not "not written".
+    (fake.run_dir / "settings").write_text("enabled=yes\nmode=tmpfs\nupper=tmpfs\n")
+    proc = fake.run("status")
+    assert "medium: unknown" in proc.stdout
+    assert status_json(fake)[1]["medium"] == "unknown"
+    assert status_json(fake)[1]["cmdline_overridden"] == []
 
 
 @pytest.mark.parametrize(("state", "code"), [("skipped", 3), ("failed", 4)])

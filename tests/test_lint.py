@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHELL_FILES = (
     "hooks/ro-root",
     "scripts/init-bottom/ro-root",
+    "scripts/local-premount/ro-root",
     "scripts/ro-root-functions",
     "debian/checkroot.sh",
     "debian/apt-guard",

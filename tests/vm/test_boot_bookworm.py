@@ -7,7 +7,12 @@ outcome it must end in:
 2. default command line again ("reboot"): the overlay is active, what boot 1 wrote is gone,
    and the disk image is byte-identical from before boot 1 to after boot 2;
 3. `ro-root=disabled`: skipped, the normal writable root;
-4. `single`: recovery boot, skipped, root writable; the write of boot 3 is still there.
+4. `single`: recovery boot, skipped, root writable; the write of boot 3 is still there;
+5. and 6. `rw fsck.repair=yes`, as Debian's raspi-firmware writes into cmdline.txt: active, the
+   initramfs mounted the root read-only and ran no fsck, and the disk image is byte-identical
+   from before boot 5 to after boot 6 (issue 18);
+7. `ro-root=disabled rw`: skipped, the root mounted read-write and checked by the initramfs's
+   fsck as the command line asks.
 
 Under systemd `single` means rescue.target, whose sulogin waits for a root login on the
 console; the probe unit is also wanted by rescue.target, so it reports and powers off while
@@ -27,11 +32,18 @@ from ro_root import vm
 pytestmark = pytest.mark.vm
 
 SPEC = vm.ImageSpec(suite="bookworm", init="systemd", busybox=False)
+# A Raspberry Pi's command line (Debian's raspi-firmware): read-write, and fsck may repair.
+RW = ("rw", "fsck.repair=yes")
+# What util-linux's fsck prints when the initramfs runs it on the root.
+FSCK_RAN = "fsck from util-linux"
 BOOTS = {
     "overlay": Boot((), expect="active"),
     "reboot": Boot((), expect="active"),
     "disabled": Boot(("ro-root=disabled",), expect="skipped"),
     "single": Boot(("single",), expect="skipped"),
+    "rw": Boot(RW, expect="active"),
+    "rw-reboot": Boot(RW, expect="active"),
+    "rw-disabled": Boot(("ro-root=disabled", *RW), expect="skipped"),
 }
 
 
@@ -120,3 +132,47 @@ def test_single_user_boot_is_skipped_and_writable(boots: BootSequence) -> None:
 
 def test_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
     vmtest.expect_write_persists(boots, "disabled", "single")
+
+
+# --- boots 5 to 7: `rw fsck.repair=yes` on the kernel command line (issue 18) ----------------
+
+
+def test_initrd_has_fsck_for_the_root(image: vm.Image) -> None:
+    # Otherwise the rw boots would prove nothing about the initramfs's fsck.
+    files = image.initrd_files
+    assert {"usr/sbin/fsck", "usr/sbin/e2fsck"} & files or {"sbin/fsck", "sbin/e2fsck"} & files, (
+        sorted(f for f in files if "fsck" in f)
+    )
+
+
+def test_rw_on_the_command_line_still_mounts_the_root_read_only_without_fsck(
+    boots: BootSequence,
+) -> None:
+    boot = boots("rw")
+    problems = vmtest.overlay_problems(boot)
+    settings = boot.numbered("rorootsettings")
+    for wanted in ("overridden=rw fsck", "medium=untouched"):
+        if wanted not in settings:
+            problems.append(f"/run/ro-root/settings lacks {wanted!r}: {settings}")
+    if FSCK_RAN in boot.log:
+        problems.append("the initramfs ran fsck on the root")
+    log = " ".join(boot.numbered("rorootlog"))
+    if "the kernel command line says 'rw': mounting the root read-only instead" not in log:
+        problems.append("/run/ro-root/log does not say that 'rw' was overridden")
+    vmtest.expect(boot, problems, "'rw fsck.repair=yes' boot")
+
+
+def test_two_rw_boots_leave_the_disk_image_byte_identical(boots: BootSequence) -> None:
+    vmtest.expect_reboot_forgets(boots, "rw", "rw-reboot")
+
+
+def test_disabled_with_rw_is_writable_and_checked_as_the_command_line_asks(
+    boots: BootSequence,
+) -> None:
+    boot = boots("rw-disabled")
+    problems = vmtest.plain_writable_problems(boot, "disabled")
+    if FSCK_RAN not in boot.log:
+        problems.append("the initramfs did not check the root, though ro-root was disabled")
+    if "medium=writable" not in boot.numbered("rorootsettings"):
+        problems.append(f"settings: {boot.numbered('rorootsettings')}")
+    vmtest.expect(boot, problems, "'ro-root=disabled rw' boot")

@@ -24,7 +24,11 @@ Outcome = Literal["active", "skipped", "failed", "none", "panic"]
 
 # Where busybox lands in an initrd (bookworm's initramfs has /bin -> usr/bin).
 INITRD_BUSYBOX = frozenset({"bin/busybox", "usr/bin/busybox"})
-INITRD_PAYLOAD = ("scripts/init-bottom/ro-root", "scripts/ro-root-functions")
+INITRD_PAYLOAD = (
+    "scripts/init-bottom/ro-root",
+    "scripts/local-premount/ro-root",
+    "scripts/ro-root-functions",
+)
 # Every test image has this root (ro_root/vmfiles/fstab, qemu's virtio disk).
 ROOT_DEVICE = "/dev/vda"
 
