@@ -457,6 +457,16 @@ def _lsinitramfs(initrd: Path, chroot: Path | None = None) -> frozenset[str]:
     return frozenset(line.removeprefix("./") for line in listing.splitlines())
 
 
+def _write_files(tree: Path, files: Mapping[str, bytes]) -> None:
+    """Write FILES (path in the image: content), mode 0644, into the image tree TREE."""
+    for name, content in files.items():
+        target = tree / name.lstrip("/")
+        if ".." in Path(name).parts or not target.parent.is_dir():
+            die(f"cannot write {name} into the image: bad path or no such directory")
+        target.write_bytes(content)
+        target.chmod(0o644)
+
+
 def _install_debs(tree: Path, debs: Sequence[Path], log_path: Path) -> None:
     staging = tree / "tmp" / "ro-root-debs"
     staging.mkdir()
@@ -504,6 +514,7 @@ def prepare_image(
     selections: str = "",
     files: Mapping[str, bytes] | None = None,
     tarball: Path | None = None,
+    files_before: Mapping[str, bytes] | None = None,
 ) -> Image:
     """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
 
@@ -511,7 +522,8 @@ def prepare_image(
 
     SELECTIONS (debconf-set-selections lines) are set before the first .deb is installed, as
     a preseeded unattended installation does. FILES (path in the image: content) are written
-    after the installation, e.g. an /etc/ro-root.conf.
+    after the installation, e.g. an /etc/ro-root.conf; FILES_BEFORE before it, e.g. an
+    initramfs-tools setting that the initrd built by the installation must follow.
     """
     for program in ("tar", "chroot", "mke2fs", "mount"):
         require(program, HOST_PROGRAMS[program])
@@ -553,15 +565,11 @@ def prepare_image(
                 capture=True,
                 env=_CHROOT_ENV,
             )
+        _write_files(tree, files_before or {})
         # One apt run per .deb, in order: [old, new] is an upgrade.
         for number, deb in enumerate(debs, start=1):
             _install_debs(tree, [deb], workdir / f"install-{number}.log")
-        for name, content in (files or {}).items():
-            target = tree / name.lstrip("/")
-            if ".." in Path(name).parts or not target.parent.is_dir():
-                die(f"cannot write {name} into the image: bad path or no such directory")
-            target.write_bytes(content)
-            target.chmod(0o644)
+        _write_files(tree, files or {})
         if spec.probe:
             probe = tree / "usr/local/sbin" / PROBE
             shutil.copyfile(VMFILES / PROBE, probe)

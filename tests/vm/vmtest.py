@@ -142,10 +142,13 @@ class Steps:
         return outcome
 
 
-def prepare(spec: vm.ImageSpec, deb: Path, workdir: Path) -> vm.Image:
-    """The image of SPEC with DEB installed; a test failure, not an error, if that fails."""
+def prepare(
+    spec: vm.ImageSpec, deb: Path, workdir: Path, files_before: Mapping[str, bytes] | None = None
+) -> vm.Image:
+    """The image of SPEC with DEB installed (after FILES_BEFORE were written into it); a test
+    failure, not an error, if that fails."""
     try:
-        return vm.prepare_image(spec, [deb], workdir)
+        return vm.prepare_image(spec, [deb], workdir, files_before=files_before)
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
