@@ -1,4 +1,6 @@
-"""The boot-time library scripts/ro-root-functions, sourced by dash with stubs and a fake root.
+"""The boot core lib/boot.sh (with common.sh, settings.sh and record.sh), sourced by dash with stubs
+and a fake root; the paths it reads are set after sourcing, as production never reads them from
+the environment.
 
 mount/umount act on a fake mount table (tests/shlib/fake_mount.py), so these tests show what the
 library leaves mounted after success and after a failure at each step.
@@ -6,15 +8,17 @@ library leaves mounted after success and after a failure at each step.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-LIB = REPO / "scripts" / "ro-root-functions"
+LIBS = tuple(REPO / "lib" / f"{name}.sh" for name in ("common", "settings", "record", "boot"))
 SHLIB = Path(__file__).resolve().parent / "shlib"
 
 REAL_FSTAB = (
@@ -94,7 +98,21 @@ class Boot:
         calls.write_text("")
         (self.tmp / "kmsg").write_text("")
         run = self.tmp / "run"
-        script = f". {SHLIB}/stubs.sh\n. {LIB}\n{body}\n"
+        seams = {
+            "RR_RUNDIR": str(run),
+            "RR_CMDLINE_FILE": str(self.tmp / "cmdline"),
+            "RR_MOUNTS_FILE": str(table),
+            "RR_FILESYSTEMS_FILE": str(self.tmp / "filesystems"),
+            "RR_KMSG": str(self.tmp / "kmsg"),
+            "RR_DISKDIR": str(self.tmp / "disk"),
+            "RR_SYSTEMD_RUN": str(self.tmp / "systemd"),
+        }
+        # RR_* of ENV are seams too; the rest is the environment (init's boot variables).
+        seams.update({k: v for k, v in env.items() if k.startswith("RR_")})
+        env = {k: v for k, v in env.items() if not k.startswith("RR_")}
+        sources = "".join(f". {lib}\n" for lib in LIBS)
+        assignments = "".join(f"{k}={shlex.quote(v)}\n" for k, v in seams.items())
+        script = f". {SHLIB}/stubs.sh\n{sources}{assignments}{body}\n"
         proc = subprocess.run(
             ["dash", "-c", script],
             capture_output=True,
@@ -103,13 +121,6 @@ class Boot:
             env={
                 "PATH": "/usr/bin:/bin",
                 "rootmnt": str(self.rootmnt),
-                "RR_RUNDIR": str(run),
-                "RR_CMDLINE_FILE": str(self.tmp / "cmdline"),
-                "RR_MOUNTS_FILE": str(table),
-                "RR_FILESYSTEMS_FILE": str(self.tmp / "filesystems"),
-                "RR_KMSG": str(self.tmp / "kmsg"),
-                "RR_DISKDIR": str(self.tmp / "disk"),
-                "RR_SYSTEMD_RUN": str(self.tmp / "systemd"),
                 "FAKE_DIR": str(SHLIB),
                 "FAKE_PYTHON": sys.executable,
                 "FAKE_TABLE": str(table),
@@ -185,6 +196,31 @@ def test_recovery_boots_skip_the_overlay(boot: Boot, word: str) -> None:
     values = parse(boot, f"root=/dev/vda ro {word} quiet")
     assert f"'{word}'" in values["SKIP"]
     assert "recovery" in values["SKIP"]
+
+
+@pytest.mark.parametrize(
+    ("word", "skip"),
+    [
+        ('"single"', "'single'"),
+        ('"ro-root=disabled"', "ro-root=disabled"),
+        ('ro-root="disabled"', "ro-root=disabled"),
+        ("-b", "'-b'"),
+        ("systemd.unit=rescue.service", "'systemd.unit=rescue.service'"),
+        ('systemd.unit="emergency.service"', "'systemd.unit=emergency.service'"),
+    ],
+)
+def test_quoted_and_systemd_recovery_words_are_understood(boot: Boot, word: str, skip: str) -> None:
+    # The kernel and systemd unquote "single" and key="value": so does ro-root (issue 12, 13).
+    values = parse(boot, f"root=/dev/vda ro {word} quiet")
+    assert skip in values["SKIP"]
+    assert "warning" not in values["out"]
+
+
+@pytest.mark.parametrize("word", ['"single"', "-b", "systemd.unit=rescue.service"])
+def test_allow_cmdline_no_ignores_quoted_and_systemd_recovery_words(boot: Boot, word: str) -> None:
+    values = parse(boot, f"root=/dev/vda {word}", "RR_ALLOW_CMDLINE=no; ")
+    assert values["SKIP"] == ""
+    assert "allow_cmdline=no" in values["out"]
 
 
 @pytest.mark.parametrize("word", ["singleuser", "S1", "systemd.unit=multi-user.target", "10"])
@@ -486,6 +522,80 @@ def test_garbage_config_boots_with_defaults_and_executes_nothing(boot: Boot) -> 
     assert "\x1b" not in result.stdout and "\x7f" not in result.stdout
 
 
+def test_blanks_around_the_equals_sign_and_at_line_ends_are_one_syntax(boot: Boot) -> None:
+    boot.config(
+        "enabled = no\n"
+        "apt_guard=refuse \n"
+        'data_mounts = "LABEL=data:/var/lib/app"\r\n'
+        "failure_policy\t=\tro\t\n"
+    )
+    result = boot.run()
+    got = settings(result)
+    assert (got["enabled"], got["apt_guard"], got["data_mounts"], got["failure_policy"]) == (
+        "no",
+        "refuse",
+        "LABEL=data:/var/lib/app",
+        "ro",
+    )
+    assert "warning" not in result.stdout
+
+
+def test_a_crlf_config_is_read_as_its_lines(boot: Boot) -> None:
+    boot.config((REPO / "debian" / "ro-root.conf").read_text().replace("\n", "\r\n"))
+    result = boot.run()
+    assert "warning" not in result.stdout
+    assert settings(result)["allow_cmdline"] == "yes"
+
+
+@pytest.mark.parametrize("spec", ["LABEL=..", "LABEL=.", "UUID=.."])
+def test_dot_labels_are_refused(boot: Boot, spec: str) -> None:
+    boot.config(f"mode=device:{spec}\ndata_mounts={spec}:/srv/x\n")
+    result = boot.run()
+    got = settings(result)
+    assert got["mode"] == "tmpfs" and got["data_mounts"] == ""
+    assert result.stdout.count("warning") == 2
+
+
+def test_a_megabyte_of_one_byte_costs_a_bounded_time(boot: Boot) -> None:
+    # Erased flash reads as 0xff: one line of a megabyte (issue 12, defect 6).
+    boot.config(b"\xff" * 1024 * 1024)
+    started = time.monotonic()
+    result = boot.run()
+    elapsed = time.monotonic() - started
+    assert result.state == "active"
+    assert "has 65536 bytes or more: only the first 65536 are read" in result.stdout
+    assert "longer than 1024 characters" in result.stdout
+    # Not a timed test of speed: a quadratic parser took a minute here.
+    assert elapsed < 30
+
+
+def test_printable_is_linear(boot: Boot) -> None:
+    started = time.monotonic()
+    result = boot.run("rr_printable \"$(printf '%0200000d' 0)\"")
+    assert time.monotonic() - started < 10
+    assert result.stdout == "0" * 80 + "..."
+
+
+def test_a_config_symlink_is_followed_within_the_real_root(boot: Boot) -> None:
+    data = boot.rootmnt / "srv"
+    data.mkdir()
+    (data / "ro-root.conf").write_text("size=128m\n")
+    (boot.rootmnt / "etc" / "ro-root.conf").symlink_to("/srv/ro-root.conf")
+    result = boot.run()
+    assert settings(result)["size"] == "128m"
+    assert "warning" not in result.stdout
+
+
+def test_a_config_symlink_to_a_later_file_system_warns_loudly(boot: Boot) -> None:
+    (boot.rootmnt / "etc" / "ro-root.conf").symlink_to("/var/local/data/ro-root.conf")
+    result = boot.run()
+    assert result.state == "active"
+    assert (
+        "ro-root: warning: /etc/ro-root.conf is a symlink to /var/local/data/ro-root.conf, "
+        "which is not on the root file system at boot"
+    ) in result.stdout
+
+
 def test_endless_garbage_is_cut_short(boot: Boot) -> None:
     boot.config("nonsense\n" * 5000)
     result = boot.run()
@@ -563,7 +673,7 @@ def test_allow_cmdline_no_ignores_overrides_and_recovery_words(boot: Boot) -> No
         "ro-root",
         "ro-root-size=10%",
         "ro-root:tmpfs",
-        'ro-root="tmpfs"',
+        'ro-root="tmpfs;id"',
         "ro-root='disabled'",
         "ro-root=tmpfs;reboot",
         "ro-root=$(touch${IFS}/tmp/x)",
@@ -654,11 +764,57 @@ def test_data_mount_is_added_writable_and_replaces_the_real_entry(boot: Boot) ->
     result = boot.run()
     assert result.state == "active", result.stdout
     lines = (result.root / "etc" / "fstab").read_text().splitlines()
-    assert "LABEL=data\t/var/local/data\tauto\tdefaults,nofail\t0\t0" in lines
+    # The real fstab's type and options for that mount point, with nofail, never checked.
+    assert "LABEL=data\t/var/local/data\text4\tdefaults,nofail\t0\t0" in lines
     assert "#ro-root# LABEL=data  /var/local/data  ext4  defaults  0  2" in lines
     assert not [line for line in lines if "defaults,ro" in line and "/var/local/data" in line]
     assert (result.root / "var" / "local" / "data").is_dir()
     assert settings(result)["data_mounts_active"] == "LABEL=data:/var/local/data"
+
+
+@pytest.mark.parametrize(
+    ("real", "line"),
+    [
+        # The admin's type and options stay (issue 12, defect 8).
+        (
+            "LABEL=data /srv/data xfs nodev,nosuid,noexec 0 2\n",
+            "LABEL=data\t/srv/data\txfs\tnodev,nosuid,noexec,nofail\t0\t0",
+        ),
+        (
+            "LABEL=data /srv/data ext4 nofail,ro 0 0\n",
+            "LABEL=data\t/srv/data\text4\tnofail,ro\t0\t0",
+        ),
+        # No entry of its own: the kernel finds the type.
+        ("", "LABEL=data\t/srv/data\tauto\tdefaults,nofail\t0\t0"),
+    ],
+)
+def test_data_mount_keeps_the_real_fstab_type_and_options(boot: Boot, real: str, line: str) -> None:
+    (boot.rootmnt / "ro" / "etc" / "fstab").write_text(REAL_FSTAB + real)
+    boot.disk("label", "data", "vdc")
+    boot.config("data_mounts=LABEL=data:/srv/data\n")
+    result = boot.run()
+    assert result.state == "active", result.stdout
+    assert line in (result.root / "etc" / "fstab").read_text().splitlines()
+
+
+def test_data_mount_with_a_blank_in_its_mount_point_mounts_nothing(boot: Boot) -> None:
+    boot.disk("label", "data", "vdc")
+    boot.config('data_mounts="LABEL=data:/srv/my app LABEL=data:/srv/ok"\n')
+    result = boot.run()
+    assert settings(result)["data_mounts"] == "LABEL=data:/srv/ok"
+    assert (
+        "bad item 'LABEL=data:/srv/my app' in data_mounts (a mount point cannot contain blanks)"
+        in (result.stdout)
+    )
+    assert "/srv/my\t" not in (result.root / "etc" / "fstab").read_text()
+
+
+def test_an_fstab_that_cannot_be_written_whole_fails_the_overlay(boot: Boot) -> None:
+    # A full upper layer: the write fails, no truncated fstab is left, and the boot says so.
+    result = boot.run("rr_fstab_line() { return 1; }; rr_main")
+    assert result.state == "failed", result.stdout
+    assert "could not write /etc/fstab in the upper layer" in result.reason
+    assert not list(boot.rootmnt.glob("etc/fstab*"))
 
 
 def test_missing_data_device_warns_after_the_timeout_and_boots(boot: Boot) -> None:

@@ -118,7 +118,10 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/share/initramfs-tools/hooks/ro-root": 0o755,
         "usr/share/initramfs-tools/scripts/init-bottom/ro-root": 0o755,
         "usr/share/initramfs-tools/scripts/local-premount/ro-root": 0o755,
-        "usr/share/initramfs-tools/scripts/ro-root-functions": 0o644,
+        "usr/lib/ro-root/common.sh": 0o644,
+        "usr/lib/ro-root/settings.sh": 0o644,
+        "usr/lib/ro-root/record.sh": 0o644,
+        "usr/lib/ro-root/boot.sh": 0o644,
         "usr/libexec/ro-root/checkroot.sh": 0o755,
         "usr/share/doc/ro-root/copyright": 0o644,
         "usr/share/doc/ro-root/changelog.gz": 0o644,
@@ -145,9 +148,11 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "hooks/ro-root",
         "scripts/init-bottom/ro-root",
         "scripts/local-premount/ro-root",
-        "scripts/ro-root-functions",
     ):
         assert data_file(deb, f"usr/share/initramfs-tools/{name}") == (REPO / name).read_bytes()
+    for lib in ("common", "settings", "record", "boot"):
+        path = f"lib/{lib}.sh"
+        assert data_file(deb, f"usr/lib/ro-root/{lib}.sh") == (REPO / path).read_bytes()
 
 
 def test_checkroot_is_a_symlink_to_the_wrapper(deb: Path) -> None:

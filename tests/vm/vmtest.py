@@ -27,7 +27,10 @@ INITRD_BUSYBOX = frozenset({"bin/busybox", "usr/bin/busybox"})
 INITRD_PAYLOAD = (
     "scripts/init-bottom/ro-root",
     "scripts/local-premount/ro-root",
-    "scripts/ro-root-functions",
+    "usr/lib/ro-root/common.sh",
+    "usr/lib/ro-root/settings.sh",
+    "usr/lib/ro-root/record.sh",
+    "usr/lib/ro-root/boot.sh",
 )
 # Every test image has this root (ro_root/vmfiles/fstab, qemu's virtio disk).
 ROOT_DEVICE = "/dev/vda"

@@ -1,41 +1,34 @@
-# ro-root boot-time function library (sourced, not executed).
+# ro-root's boot: the overlay over the real root, set up in the initramfs.
+# Generator-neutral: the initramfs-tools adapter (scripts/local-premount/ro-root
+# and scripts/init-bottom/ro-root) sources common.sh, settings.sh, record.sh
+# and this file from /usr/lib/ro-root, where the hook copies them, and calls
+# rr_premount before the root is mounted and rr_main after; the unit tests
+# source them with stub log_* functions, stub programs and a fake root, and
+# set the paths below after sourcing (nothing here reads the environment but
+# the boot variables of init: rootmnt, init, readonly, fastboot, ...).
 #
-# Sourced by scripts/init-bottom/ro-root inside the initramfs, and by the
-# unit tests with stub log_* functions, stub programs and a fake root.
 # Written for dash and for a klibc-only initramfs: builtins, klibc's
-# mount/umount/mkdir/ln/readlink/sleep, kmod's modprobe and coreutils' chmod
-# and rm (which the hook copies); no sed, grep or awk.
+# mount/umount/mkdir/ln/readlink/sleep/dd/dmesg, kmod's modprobe and
+# coreutils' chmod and rm (which the hook copies); no sed, grep or awk.
 #
-# Expects from initramfs-tools' /scripts/functions: log_success_msg,
-# log_warning_msg, log_failure_msg, panic, get_fstype; and $rootmnt from init.
+# Expects from the generator: log_success_msg, log_warning_msg,
+# log_failure_msg, panic and get_fstype (initramfs-tools' /scripts/functions);
+# and $rootmnt, where the real root is mounted.
 #
-# Settings come from the real root's /etc/ro-root.conf and the kernel
-# command line, both read as data (see ro-root.conf(5)).
-#
-# The outcome of every boot is kept in $RR_RUNDIR (/run/ro-root):
-#   state   one word: active, skipped or failed
-#   reason  one line saying why
-#   log     every message of this boot, one per line, "LEVEL message"
-#   settings  the settings this boot used, KEY=VALUE lines (ro-root status)
-#   keep-read-only  present when failure_policy=ro kept the real root read-only
-#   premount  "overridden=WORDS": what rr_premount (local-premount) overrode
-#             on the kernel command line: rw (the root mounted read-only
-#             instead) and fsck (the initramfs's root check skipped)
-# and, for systemd, run-time units and drop-ins under /run/systemd.
+# Settings come from the real root's /etc/ro-root.conf (settings.sh) and the
+# kernel command line, both read as data (see ro-root.conf(5)). The outcome
+# of every boot is kept in $RR_RUNDIR (see record.sh) and, for systemd, in
+# run-time units and drop-ins under /run/systemd.
+# Sourced, never run: what it sets is for the scripts that source it.
+# shellcheck shell=dash disable=SC2034
 
-RR_RUNDIR=${RR_RUNDIR:-/run/ro-root}
-RR_CMDLINE_FILE=${RR_CMDLINE_FILE:-/proc/cmdline}
-RR_MOUNTS_FILE=${RR_MOUNTS_FILE:-/proc/mounts}
-RR_FILESYSTEMS_FILE=${RR_FILESYSTEMS_FILE:-/proc/filesystems}
-RR_KMSG=${RR_KMSG:-/dev/kmsg}
-RR_DISKDIR=${RR_DISKDIR:-/dev/disk}
-RR_SYSTEMD_RUN=${RR_SYSTEMD_RUN:-/run/systemd}
-# Not from the environment (in an initramfs that is the kernel command line):
-# tests set these after sourcing.
+RR_CMDLINE_FILE=/proc/cmdline
+RR_FILESYSTEMS_FILE=/proc/filesystems
+RR_KMSG=/dev/kmsg
+RR_DISKDIR=/dev/disk
+RR_SYSTEMD_RUN=/run/systemd
 # initramfs-tools' boot variables, sourced by init after every boot script.
 RR_PARAM_CONF=/conf/param.conf
-# Set while rr_premount parses the command line: init-bottom reports it.
-RR_QUIET=
 
 # rr_record LEVEL MESSAGE: keep MESSAGE in the run-time log and the kernel
 # log (at debug level, so the console does not show it twice).
@@ -64,6 +57,12 @@ rr_warn()
 	printf 'ro-root: warning: %s\n' "$1"
 }
 
+# rr_record_info MESSAGE: a detail for the log only.
+rr_record_info()
+{
+	rr_record info "$1"
+}
+
 # rr_outcome STATE REASON: the single result of this boot. Always shown.
 rr_outcome()
 {
@@ -90,277 +89,18 @@ rr_outcome()
 # A bad value is reported (console, log) and the previous value (the
 # default unless an earlier line set it) is kept; the boot goes on.
 
-# rr_defaults: the settings without any configuration (see ro-root.conf(5)).
-rr_defaults()
-{
-	RR_ENABLED=yes
-	RR_MODE=tmpfs
-	RR_SIZE=50%
-	RR_TIMEOUT=10
-	RR_DATA=
-	RR_POLICY=rw
-	RR_ALLOW_CMDLINE=yes
-	RR_OTHER=ro
-	RR_SWAP=off
-	RR_JOURNAL=16m
-	RR_APT_GUARD=warn
-	RR_PROTECT=yes
-	RR_UPPER_WARN=90
-	RR_LOWER_SETRO=no
-	RR_SKIP=
-	RR_WARNINGS=0
-}
-
-# rr_printable TEXT: print TEXT for a message: at most 80 characters, each
-# unprintable one (control characters, binary junk) shown as '?'.
-rr_printable()
-{
-	rr_in=$1
-	rr_out=
-	rr_n=0
-	while [ -n "$rr_in" ] && [ "$rr_n" -lt 80 ]; do
-		rr_rest=${rr_in#?}
-		rr_c=${rr_in%"$rr_rest"}
-		case "$rr_c" in
-		[[:print:]]) rr_out=$rr_out$rr_c ;;
-		*) rr_out="$rr_out?" ;;
-		esac
-		rr_in=$rr_rest
-		rr_n=$((rr_n + 1))
-	done
-	[ -z "$rr_in" ] || rr_out="$rr_out..."
-	printf '%s' "$rr_out"
-}
-
-# rr_valid_size SIZE: N% (1 to 100) or N, Nk, Nm, Ng (N > 0, at most 12 digits,
-# suffixes in lower case as ro-root.conf(5) says).
-rr_valid_size()
+# rr_recovery_word WORD: true if WORD on the kernel command line asks for a
+# single-user or recovery boot (sysvinit's and systemd's words).
+rr_recovery_word()
 {
 	case "$1" in
-	'' | *[!0-9kmg%]*) return 1 ;;
-	esac
-	rr_num=${1%[%kmg]}
-	case "$rr_num" in
-	'' | *[!0-9]* | 0*) return 1 ;;
-	esac
-	[ "${#rr_num}" -le 12 ] || return 1
-	case "$1" in
-	*%) [ "$rr_num" -le 100 ] ;;
-	esac
-}
-
-# rr_valid_spec SPEC: LABEL=x, UUID=x or PARTUUID=x with x of [A-Za-z0-9._-].
-rr_valid_spec()
-{
-	case "$1" in
-	LABEL=?* | UUID=?* | PARTUUID=?*) ;;
-	*) return 1 ;;
-	esac
-	case "${1#*=}" in
-	*[!A-Za-z0-9._-]*) return 1 ;;
-	esac
-	[ "${#1}" -le 80 ]
-}
-
-# rr_valid_mountpoint PATH: an absolute path of [A-Za-z0-9._/-], no . or ..
-# component, not / and not inside /ro, /rw, /proc, /sys, /dev or /run.
-rr_valid_mountpoint()
-{
-	case "$1" in
-	/?*) ;;
-	*) return 1 ;;
-	esac
-	case "$1" in
-	*[!A-Za-z0-9._/-]* | *//* | */ | */. | */./* | */.. | */../*) return 1 ;;
-	/ro | /ro/* | /rw | /rw/* | /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/*)
-		return 1
-		;;
-	esac
-	[ "${#1}" -le 200 ]
-}
-
-# rr_bad WHERE KEY VALUE EXPECTED CURRENT: report a rejected value.
-rr_bad()
-{
-	rr_warn "$1: bad value '$(rr_printable "$3")' for $2 (expected $4); using $2=$5"
-}
-
-# rr_set_data LIST WHERE: set RR_DATA from "SPEC:MOUNTPOINT ..."; bad items
-# are reported and left out, the good ones kept.
-rr_set_data()
-{
-	RR_DATA=
-	rr_data_where=$2
-	set -f
-	# shellcheck disable=SC2086 # split the list on blanks
-	set -- $1
-	set +f
-	for rr_item in "$@"; do
-		rr_spec=${rr_item%%:*}
-		rr_mp=${rr_item#*:}
-		if [ "$rr_spec" = "$rr_item" ] || ! rr_valid_spec "$rr_spec" ||
-			! rr_valid_mountpoint "$rr_mp"; then
-			rr_warn "$rr_data_where: bad item '$(rr_printable "$rr_item")' in data_mounts (expected SPEC:MOUNTPOINT, e.g. LABEL=data:/var/local/data); left out"
-			continue
-		fi
-		RR_DATA="${RR_DATA:+$RR_DATA }$rr_spec:$rr_mp"
-	done
-}
-
-# rr_set KEY VALUE WHERE: set one setting if VALUE is valid for KEY.
-rr_set()
-{
-	case "$1" in
-	enabled)
-		case "$2" in
-		yes | no) RR_ENABLED=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "yes or no" "$RR_ENABLED" ;;
-		esac
-		;;
-	mode)
-		case "$2" in
-		tmpfs) RR_MODE=tmpfs ;;
-		device:*)
-			if rr_valid_spec "${2#device:}"; then
-				RR_MODE=$2
-			else
-				rr_bad "$3" "$1" "$2" "tmpfs or device:LABEL=x, device:UUID=x, device:PARTUUID=x" "$RR_MODE"
-			fi
-			;;
-		*) rr_bad "$3" "$1" "$2" "tmpfs or device:LABEL=x, device:UUID=x, device:PARTUUID=x" "$RR_MODE" ;;
-		esac
-		;;
-	size)
-		if rr_valid_size "$2"; then
-			RR_SIZE=$2
-		else
-			rr_bad "$3" "$1" "$2" "N% of RAM from 1 to 100, or N, Nk, Nm, Ng" "$RR_SIZE"
-		fi
-		;;
-	device_timeout)
-		case "$2" in
-		[0-9] | [1-9][0-9] | [1-2][0-9][0-9] | 300) RR_TIMEOUT=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "seconds from 0 to 300" "$RR_TIMEOUT" ;;
-		esac
-		;;
-	data_mounts) rr_set_data "$2" "$3" ;;
-	failure_policy)
-		case "$2" in
-		rw | ro | panic) RR_POLICY=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "rw, ro or panic" "$RR_POLICY" ;;
-		esac
-		;;
-	allow_cmdline)
-		case "$2" in
-		yes | no) RR_ALLOW_CMDLINE=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "yes or no" "$RR_ALLOW_CMDLINE" ;;
-		esac
-		;;
-	other_filesystems)
-		case "$2" in
-		ro | keep) RR_OTHER=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "ro or keep" "$RR_OTHER" ;;
-		esac
-		;;
-	swap)
-		case "$2" in
-		off | keep) RR_SWAP=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "off or keep" "$RR_SWAP" ;;
-		esac
-		;;
-	journal_size)
-		case "$2" in
-		keep) RR_JOURNAL=keep ;;
-		*%) rr_bad "$3" "$1" "$2" "keep, or N, Nk, Nm, Ng" "$RR_JOURNAL" ;;
-		*)
-			if rr_valid_size "$2"; then
-				RR_JOURNAL=$2
-			else
-				rr_bad "$3" "$1" "$2" "keep, or N, Nk, Nm, Ng" "$RR_JOURNAL"
-			fi
-			;;
-		esac
-		;;
-	apt_guard)
-		case "$2" in
-		warn | refuse) RR_APT_GUARD=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "warn or refuse" "$RR_APT_GUARD" ;;
-		esac
-		;;
-	protect_device)
-		case "$2" in
-		yes | no) RR_PROTECT=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "yes or no" "$RR_PROTECT" ;;
-		esac
-		;;
-	upper_warn_percent)
-		case "$2" in
-		[1-9] | [1-9][0-9] | 100) RR_UPPER_WARN=$2 ;;
-		*) rr_bad "$3" "$1" "$2" "a percentage from 1 to 100" "$RR_UPPER_WARN" ;;
-		esac
-		;;
-	*)
-		rr_warn "$3: unknown setting '$(rr_printable "$1")' ignored"
-		;;
-	esac
-}
-
-# rr_read_config FILE: read settings from FILE (the real root's
-# /etc/ro-root.conf) as data. A missing file means the defaults.
-rr_read_config()
-{
-	if [ ! -e "$1" ]; then
-		rr_record info "no /etc/ro-root.conf: using the defaults"
+	single | S | s | 1 | -s | -b | rescue | emergency | \
+		systemd.unit=rescue.target | systemd.unit=emergency.target | \
+		systemd.unit=rescue.service | systemd.unit=emergency.service)
 		return 0
-	fi
-	if [ ! -f "$1" ] || [ ! -r "$1" ]; then
-		rr_warn "/etc/ro-root.conf is not a readable file: using the defaults"
-		return 0
-	fi
-	rr_lineno=0
-	rr_errors=0
-	while IFS= read -r rr_line || [ -n "$rr_line" ]; do
-		rr_lineno=$((rr_lineno + 1))
-		if [ "$rr_lineno" -gt 1000 ] || [ "$rr_errors" -ge 10 ]; then
-			rr_warn "/etc/ro-root.conf: too many lines or errors; the rest of the file is ignored"
-			break
-		fi
-		rr_where="/etc/ro-root.conf line $rr_lineno"
-		# Trim blanks on both ends.
-		rr_line=${rr_line#"${rr_line%%[! 	]*}"}
-		rr_line=${rr_line%"${rr_line##*[! 	]}"}
-		case "$rr_line" in
-		'' | '#'*) continue ;;
-		esac
-		rr_key=${rr_line%%=*}
-		rr_key=${rr_key%"${rr_key##*[! 	]}"}
-		case "$rr_line" in
-		*=*) ;;
-		*) rr_key= ;;
-		esac
-		case "$rr_key" in
-		'' | *[!a-z_]*)
-			rr_warn "$rr_where: not KEY=VALUE, ignored: '$(rr_printable "$rr_line")'"
-			rr_errors=$((rr_errors + 1))
-			continue
-			;;
-		esac
-		rr_value=${rr_line#*=}
-		rr_value=${rr_value#"${rr_value%%[! 	]*}"}
-		case "$rr_value" in
-		\"*\")
-			rr_value=${rr_value#\"}
-			rr_value=${rr_value%\"}
-			;;
-		\'*\')
-			rr_value=${rr_value#\'}
-			rr_value=${rr_value%\'}
-			;;
-		esac
-		rr_before=$RR_WARNINGS
-		rr_set "$rr_key" "$rr_value" "$rr_where"
-		[ "$RR_WARNINGS" = "$rr_before" ] || rr_errors=$((rr_errors + 1))
-	done <"$1"
+		;;
+	esac
+	return 1
 }
 
 # rr_parse_cmdline CMDLINE: apply the kernel command line's ro-root
@@ -380,6 +120,18 @@ rr_parse_cmdline()
 	set +f
 	rr_cmd_warned=$RR_WARNINGS
 	for rr_arg in "$@"; do
+		# The kernel and systemd take "word" and key="value" unquoted.
+		case "$rr_arg" in
+		\"*)
+			rr_arg=${rr_arg#\"}
+			rr_arg=${rr_arg%\"}
+			;;
+		*=\"*)
+			rr_qv=${rr_arg#*=}
+			rr_qv=${rr_qv#\"}
+			rr_arg=${rr_arg%%=*}=${rr_qv%\"}
+			;;
+		esac
 		# A hostile command line (about 2,000 characters on x86) could
 		# otherwise fill the console with warnings.
 		if [ "$((RR_WARNINGS - rr_cmd_warned))" -ge 10 ]; then
@@ -387,14 +139,21 @@ rr_parse_cmdline()
 			break
 		fi
 		case "$rr_arg" in
-		ro-root | ro-root[!=.]* | ro-root=* | ro-root.* | single | S | s | 1 | rescue | \
-			emergency | systemd.unit=rescue.target | systemd.unit=emergency.target)
-			if [ "$RR_ALLOW_CMDLINE" = no ]; then
-				rr_ignored="${rr_ignored:+$rr_ignored }$(rr_printable "$rr_arg")"
-				continue
+		ro-root | ro-root[!=.]* | ro-root=* | ro-root.*) rr_ours=yes ;;
+		*)
+			rr_ours=
+			if rr_recovery_word "$rr_arg"; then
+				rr_ours=yes
 			fi
 			;;
 		esac
+		if [ -n "$rr_ours" ] && [ "$RR_ALLOW_CMDLINE" = no ]; then
+			rr_ignored="${rr_ignored:+$rr_ignored }$(rr_printable "$rr_arg")"
+			continue
+		fi
+		if [ -z "$rr_ours" ]; then
+			continue
+		fi
 		case "$rr_arg" in
 		ro-root=disabled)
 			rr_cmd_mode=disabled
@@ -423,8 +182,7 @@ rr_parse_cmdline()
 		ro-root.* | ro-root | ro-root[!=.]*)
 			rr_warn "ignoring unknown kernel parameter '$(rr_printable "$rr_arg")' (known: ro-root=, ro-root.size=, ro-root.policy=)"
 			;;
-		single | S | s | 1 | rescue | emergency | \
-			systemd.unit=rescue.target | systemd.unit=emergency.target)
+		*)
 			rr_recovery=$rr_arg
 			;;
 		esac
@@ -439,48 +197,6 @@ rr_parse_cmdline()
 	elif [ -z "$rr_cmd_mode" ] && [ "$RR_ENABLED" = no ]; then
 		RR_SKIP="disabled by enabled=no in /etc/ro-root.conf"
 	fi
-}
-
-# rr_mount_field MOUNTPOINT FIELD: print field FIELD (1 device, 3 type,
-# 4 options) of the last mount on MOUNTPOINT; fail if nothing is mounted.
-rr_mount_field()
-{
-	rr_found=1
-	while read -r rr_dev rr_mnt rr_type rr_opts _; do
-		if [ "$rr_mnt" = "$1" ]; then
-			case "$2" in
-			1) rr_value=$rr_dev ;;
-			3) rr_value=$rr_type ;;
-			*) rr_value=$rr_opts ;;
-			esac
-			rr_found=0
-		fi
-	done <"$RR_MOUNTS_FILE"
-	[ "$rr_found" = 0 ] || return 1
-	printf '%s\n' "$rr_value"
-}
-
-# rr_mounts_below DIR: print the mount points below DIR (not DIR itself),
-# space-separated; print nothing if there are none.
-rr_mounts_below()
-{
-	rr_below=
-	while read -r _ rr_mnt _; do
-		case "$rr_mnt" in
-		"$1"/*) rr_below="${rr_below:+$rr_below }$rr_mnt" ;;
-		esac
-	done <"$RR_MOUNTS_FILE"
-	printf '%s' "$rr_below"
-}
-
-# rr_mounted_ro MOUNTPOINT: true if MOUNTPOINT is mounted read-only.
-rr_mounted_ro()
-{
-	rr_o=$(rr_mount_field "$1" 4) || return 1
-	case ",$rr_o," in
-	*,ro,*) return 0 ;;
-	esac
-	return 1
 }
 
 # rr_have_overlay: true if the running kernel knows the overlay file system.
@@ -523,23 +239,6 @@ rr_wait_device()
 		RR_WAITED=$((RR_WAITED + 1))
 	done
 	RR_FOUND=$rr_path
-}
-
-# rr_devname PATH: the kernel name of a device path (/dev/vdb for a udev
-# link ../../vdb, or the path itself).
-rr_devname()
-{
-	rr_dn=$1
-	if [ -L "$rr_dn" ] && rr_target=$(readlink "$rr_dn"); then
-		rr_dn=$rr_target
-	fi
-	printf '%s\n' "${rr_dn##*/}"
-}
-
-# rr_same_device A B: true if paths A and B name the same device.
-rr_same_device()
-{
-	[ "$(rr_devname "$1")" = "$(rr_devname "$2")" ]
 }
 
 # --- the overlay's fstab ------------------------------------------------------
@@ -611,11 +310,50 @@ rr_fstab_line()
 	printf '%s\n' "$rr_entry"
 }
 
+# rr_fstab_entry FSTAB MOUNTPOINT: the type and options of FSTAB's last
+# entry for MOUNTPOINT, as "TYPE OPTIONS"; fails if it has none.
+rr_fstab_entry()
+{
+	rr_fe=
+	[ -r "$1" ] || return 1
+	while read -r rr_f1 rr_f2 rr_f3 rr_f4 _; do
+		case "$rr_f1" in
+		'' | '#'*) continue ;;
+		esac
+		[ "$rr_f2" = "$2" ] && rr_fe="${rr_f3:-auto} ${rr_f4:-defaults}"
+	done <"$1"
+	[ -n "$rr_fe" ] || return 1
+	printf '%s\n' "$rr_fe"
+}
+
+# rr_data_fstab_line REAL ITEM: the overlay's fstab line of data mount ITEM
+# (SPEC:MOUNTPOINT): the real fstab's type and options for that mount point
+# if it has an entry (an admin's nodev,nosuid,noexec stay), else auto and
+# defaults; always nofail, never checked (pass 0).
+rr_data_fstab_line()
+{
+	rr_dtype=auto
+	rr_dopts=defaults
+	if rr_de=$(rr_fstab_entry "$1" "${2#*:}"); then
+		rr_dtype=${rr_de%% *}
+		rr_dopts=${rr_de#* }
+	fi
+	case ",$rr_dopts," in
+	*,nofail,*) ;;
+	*) rr_dopts=$rr_dopts,nofail ;;
+	esac
+	printf '%s\t%s\t%s\t%s\t0\t0\n' "${2%%:*}" "${2#*:}" "$rr_dtype" "$rr_dopts"
+}
+
 # rr_write_fstab REAL NEW: write NEW (in the upper layer) from REAL (the
 # read-only real fstab) with a header naming where the real one is, and the
-# data mounts that were found at the end.
+# data mounts that were found at the end. Written beside NEW and renamed
+# once complete: a write error (a full persistent upper layer) leaves no
+# truncated fstab, and fails.
 rr_write_fstab()
 {
+	rr_new=$2.ro-root-new
+	rr_fstab_ok=0
 	{
 		printf '%s\n' \
 			"# Written at boot by ro-root: the root file system is an overlay over" \
@@ -624,19 +362,24 @@ rr_write_fstab()
 			"# #ro-root# comment: the root entry is disabled so that nothing remounts" \
 			"# or checks the real root. Changes to this copy do not reach the real" \
 			"# file. See ro-root.conf(5)." \
-			""
+			"" || rr_fstab_ok=1
 		if [ -r "$1" ]; then
 			while IFS= read -r rr_line || [ -n "$rr_line" ]; do
-				rr_fstab_line "$rr_line"
+				rr_fstab_line "$rr_line" || rr_fstab_ok=1
 			done <"$1"
 		fi
 		if [ -n "$RR_DATA_OK" ]; then
-			printf '\n# ro-root data_mounts: writable and persistent\n'
+			printf '\n# ro-root data_mounts: writable and persistent\n' || rr_fstab_ok=1
 			for rr_d in $RR_DATA_OK; do
-				printf '%s\t%s\tauto\tdefaults,nofail\t0\t0\n' "${rr_d%%:*}" "${rr_d#*:}"
+				rr_data_fstab_line "$1" "$rr_d" || rr_fstab_ok=1
 			done
 		fi
-	} >"$2"
+	} >"$rr_new" || rr_fstab_ok=1
+	if [ "$rr_fstab_ok" != 0 ]; then
+		rm -f "$rr_new"
+		return 1
+	fi
+	mv -f "$rr_new" "$2"
 }
 
 # rr_fs_usable DEV: true if DEV holds a file system of a kind ro-root uses
@@ -1065,14 +808,18 @@ rr_once()
 rr_write_settings()
 {
 	rr_upper=none
+	rr_upperdir=
 	if [ -n "${RR_DONE_UPPER_IN-}" ]; then
 		rr_upper=${RR_UPPER_DEV:-tmpfs}
 		rr_upper=${rr_upper%% *}
+		# As the system sees it: the upper layer is on /rw.
+		rr_upperdir=/rw${RR_UPPERDIR#"$RR_UPPER"}
 	fi
 	printf '%s\n' \
 		"enabled=$RR_ENABLED" \
 		"mode=$RR_MODE" \
 		"upper=$rr_upper" \
+		"upperdir=$rr_upperdir" \
 		"size=$RR_SIZE" \
 		"lower=${rr_lowerdev-}" \
 		"data_mounts=$RR_DATA" \
@@ -1216,6 +963,33 @@ rr_check_medium()
 	return 0
 }
 
+# rr_config_path: RR_CONF_PATH becomes the real root's /etc/ro-root.conf
+# under $rootmnt. A symlink (to a file on a data partition, say) is followed
+# within the real root: an absolute target is under $rootmnt, not the
+# initramfs. A target that is not there (a file system mounted only later)
+# is reported loudly: the boot then uses the defaults.
+rr_config_path()
+{
+	RR_CONF_PATH=$rootmnt/etc/ro-root.conf
+	rr_hops=0
+	while [ -L "$RR_CONF_PATH" ]; do
+		rr_hops=$((rr_hops + 1))
+		if [ "$rr_hops" -gt 8 ] || ! rr_t=$(readlink "$RR_CONF_PATH"); then
+			rr_warn "/etc/ro-root.conf is a symlink that cannot be followed: using the defaults"
+			RR_CONF_PATH=
+			return 0
+		fi
+		case "$rr_t" in
+		/*) RR_CONF_PATH=$rootmnt$rr_t ;;
+		*) RR_CONF_PATH=${RR_CONF_PATH%/*}/$rr_t ;;
+		esac
+	done
+	if [ "$rr_hops" -gt 0 ] && [ ! -e "$RR_CONF_PATH" ]; then
+		rr_warn "/etc/ro-root.conf is a symlink to ${RR_CONF_PATH#"$rootmnt"}, which is not on the root file system at boot (a file system mounted later?): using the defaults"
+	fi
+	return 0
+}
+
 # rr_main: entry point of scripts/init-bottom/ro-root.
 rr_main()
 {
@@ -1233,12 +1007,13 @@ rr_main()
 	rr_detect_systemd
 	RR_WAITED=0
 	rr_lowerdev=
-	rr_read_config "${RR_CONFIG_FILE:-$rootmnt/etc/ro-root.conf}"
+	rr_config_path
+	rr_read_config "$RR_CONF_PATH"
 	rr_cmdline=
 	read -r rr_cmdline <"$RR_CMDLINE_FILE" || [ -n "$rr_cmdline" ] ||
 		rr_warn "could not read the kernel command line from $RR_CMDLINE_FILE"
 	rr_parse_cmdline "$rr_cmdline"
-	rr_once "${RR_ONCE_FILE:-$rootmnt/etc/ro-root.disable-once}"
+	rr_once "$rootmnt/etc/ro-root.disable-once"
 	if [ -n "$RR_SKIP" ]; then
 		rr_outcome skipped "$RR_SKIP"
 		rr_write_settings

@@ -1,0 +1,137 @@
+# ro-root's shared shell library: helpers every consumer needs. Sourced
+# first, then settings.sh and record.sh, by the boot (in the initramfs, from
+# /usr/lib/ro-root, where the hook copies them), the ro-root command, the APT
+# guard, the checkroot wrapper and the login banner; the maintainer scripts
+# inline it (debian/*.j2). Written for dash and for a klibc-only initramfs:
+# builtins, and klibc's programs (mount, readlink, dd, dmesg...); no sed,
+# grep or awk. Nothing here reads the environment: tests set the paths below
+# after sourcing.
+# Sourced, never run: what it sets is for the scripts that source it.
+# shellcheck shell=dash disable=SC2034
+
+# The mount table (/proc/mounts format).
+RR_MOUNTS_FILE=/proc/mounts
+RR_CR=$(printf '\r')
+# Set while messages must not be shown (a second reading of the same input).
+RR_QUIET=
+
+# rr_warn MESSAGE: a warning, on standard error. The boot has its own (the
+# console and /run/ro-root/log); RR_WARNINGS counts them either way.
+rr_warn()
+{
+	RR_WARNINGS=$((${RR_WARNINGS:-0} + 1))
+	[ -z "$RR_QUIET" ] || return 0
+	printf 'ro-root: warning: %s\n' "$1" >&2
+}
+
+# rr_record_info MESSAGE: a detail only the boot's log keeps.
+rr_record_info()
+{
+	:
+}
+
+# rr_printable TEXT: print TEXT for a message: at most 80 characters, each
+# unprintable one (control characters, binary junk) shown as '?'. Linear in
+# TEXT's length: only its head is looked at.
+rr_printable()
+{
+	rr_in=$(printf '%.81s' "$1")
+	rr_out=
+	rr_n=0
+	while [ -n "$rr_in" ] && [ "$rr_n" -lt 80 ]; do
+		rr_rest=${rr_in#?}
+		rr_c=${rr_in%"$rr_rest"}
+		case "$rr_c" in
+		[[:print:]]) rr_out=$rr_out$rr_c ;;
+		*) rr_out="$rr_out?" ;;
+		esac
+		rr_in=$rr_rest
+		rr_n=$((rr_n + 1))
+	done
+	[ -z "$rr_in" ] || rr_out="$rr_out..."
+	printf '%s' "$rr_out"
+}
+
+# rr_kv_get FILE KEY: the value of the last KEY= line of FILE (a record
+# ro-root itself wrote, such as /run/ro-root/settings), unquoted; fails if
+# there is none. Read as data.
+rr_kv_get()
+{
+	rr_got=1
+	rr_val=
+	[ -r "$1" ] || return 1
+	while IFS= read -r rr_line || [ -n "$rr_line" ]; do
+		case "$rr_line" in
+		"$2"=*)
+			rr_val=${rr_line#"$2"=}
+			rr_got=0
+			;;
+		esac
+	done <"$1"
+	[ "$rr_got" = 0 ] || return 1
+	case "$rr_val" in
+	\"*\") rr_val=${rr_val#\"} rr_val=${rr_val%\"} ;;
+	\'*\') rr_val=${rr_val#\'} rr_val=${rr_val%\'} ;;
+	esac
+	printf '%s\n' "$rr_val"
+}
+
+# rr_mount_field MOUNTPOINT FIELD: print field FIELD (1 device, 3 type,
+# 4 options) of the last mount on MOUNTPOINT; fail if nothing is mounted.
+rr_mount_field()
+{
+	rr_found=1
+	rr_value=
+	while read -r rr_dev rr_mnt rr_type rr_opts _; do
+		if [ "$rr_mnt" = "$1" ]; then
+			case "$2" in
+			1) rr_value=$rr_dev ;;
+			3) rr_value=$rr_type ;;
+			*) rr_value=$rr_opts ;;
+			esac
+			rr_found=0
+		fi
+	done <"$RR_MOUNTS_FILE"
+	[ "$rr_found" = 0 ] || return 1
+	printf '%s\n' "$rr_value"
+}
+
+# rr_mounts_below DIR: print the mount points below DIR (not DIR itself),
+# space-separated; print nothing if there are none.
+rr_mounts_below()
+{
+	rr_below=
+	while read -r _ rr_mnt _; do
+		case "$rr_mnt" in
+		"$1"/*) rr_below="${rr_below:+$rr_below }$rr_mnt" ;;
+		esac
+	done <"$RR_MOUNTS_FILE"
+	printf '%s' "$rr_below"
+}
+
+# rr_mounted_ro MOUNTPOINT: true if MOUNTPOINT is mounted read-only.
+rr_mounted_ro()
+{
+	rr_o=$(rr_mount_field "$1" 4) || return 1
+	case ",$rr_o," in
+	*,ro,*) return 0 ;;
+	esac
+	return 1
+}
+
+# rr_devname PATH: the kernel name of a device path (vdb for /dev/vdb or for
+# a udev link ../../vdb).
+rr_devname()
+{
+	rr_dn=$1
+	if [ -L "$rr_dn" ] && rr_target=$(readlink "$rr_dn"); then
+		rr_dn=$rr_target
+	fi
+	printf '%s\n' "${rr_dn##*/}"
+}
+
+# rr_same_device A B: true if paths A and B name the same device.
+rr_same_device()
+{
+	[ "$(rr_devname "$1")" = "$(rr_devname "$2")" ]
+}
