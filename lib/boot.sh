@@ -499,7 +499,7 @@ rr_keep_read_only()
 		mount -n -o remount,ro "$rr_lowerdev" "$rootmnt" || return 1
 		rr_mounted_ro "$rootmnt" || return 1
 	fi
-	: >"$RR_RUNDIR/keep-read-only" || return 1
+	true >"$RR_RUNDIR/keep-read-only" || return 1
 	[ "$RR_SYSTEMD" = yes ] || return 0
 	mkdir -p "$RR_SYSTEMD_RUN/system" || return 1
 	for rr_unit in systemd-remount-fs.service systemd-fsck-root.service; do
@@ -997,7 +997,7 @@ rr_main()
 	mkdir -p "$RR_RUNDIR"
 	# The log may hold rr_premount's lines of this boot (/run is new at
 	# every boot): append.
-	: >>"$RR_RUNDIR/log"
+	true >>"$RR_RUNDIR/log"
 	rr_defaults
 	RR_OVERRIDDEN=
 	if [ -r "$RR_RUNDIR/premount" ]; then

@@ -122,6 +122,10 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/lib/ro-root/settings.sh": 0o644,
         "usr/lib/ro-root/record.sh": 0o644,
         "usr/lib/ro-root/boot.sh": 0o644,
+        "usr/lib/ro-root/command.sh": 0o644,
+        "usr/lib/ro-root/window.sh": 0o644,
+        "usr/lib/ro-root/changes.sh": 0o644,
+        "usr/lib/ro-root/status.sh": 0o644,
         "usr/libexec/ro-root/checkroot.sh": 0o755,
         "usr/share/doc/ro-root/copyright": 0o644,
         "usr/share/doc/ro-root/changelog.gz": 0o644,
@@ -150,7 +154,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "scripts/local-premount/ro-root",
     ):
         assert data_file(deb, f"usr/share/initramfs-tools/{name}") == (REPO / name).read_bytes()
-    for lib in ("common", "settings", "record", "boot"):
+    for lib in ("common", "settings", "record", "boot", "command", "window", "changes", "status"):
         path = f"lib/{lib}.sh"
         assert data_file(deb, f"usr/lib/ro-root/{lib}.sh") == (REPO / path).read_bytes()
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = REPO / "sbin" / "ro-root"
+# What sbin/ro-root sources from /usr/lib/ro-root, in its order.
+COMMAND_LIBS = ("common", "settings", "record", "command", "window", "changes", "status")
 
 STUBS = {
     # mount: remounts flip ro/rw of the mount point in the table; FAKE_BUSY=N makes the
@@ -49,8 +53,8 @@ if [ -n "${FAKE_FAIL-}" ]; then
 fi
 name=$(basename "$2")
 case "$1" in
---setro) echo 1 >"$RR_SYSBLOCK/$name/ro" ;;
---setrw) echo 0 >"$RR_SYSBLOCK/$name/ro" ;;
+--setro) echo 1 >"$FAKE_SYSBLOCK/$name/ro" ;;
+--setrw) echo 0 >"$FAKE_SYSBLOCK/$name/ro" ;;
 esac
 """,
     # df: FAKE_DF / FAKE_DF_I are the numbers of df -P -k / df -P -i for /rw.
@@ -142,10 +146,36 @@ class Fake:
     def call_list(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
 
+    def script(self, **seams: str) -> str:
+        """The body dash runs: the command's libraries from the tree, sourced as sbin/ro-root
+        sources them, the fake system's paths set after sourcing (production reads none of
+        them from the environment), then the command."""
+        values = {
+            "PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin",
+            "RR_RUNDIR": str(self.run_dir),
+            "RR_MOUNTS_FILE": str(self.table),
+            "RR_ROOT": str(self.merged),
+            "RR_LOWER": str(self.lower),
+            "RR_RW": str(self.rw),
+            "RR_SHARE": "/usr/share/ro-root",
+            "RR_DROP_CACHES": str(self.tmp / "drop_caches"),
+            "RR_EUID": "0",
+            "RR_SYSBLOCK": str(self.tmp / "sys"),
+            "RR_BOOTDIR": str(self.tmp / "boot"),
+            "RR_KVER": "6.1.0-99-amd64",
+            **seams,
+        }
+        sources = "".join(f". {REPO / 'lib' / name}.sh\n" for name in COMMAND_LIBS)
+        assignments = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+        return f'{sources}{assignments}rr_command "$@"\n'
+
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run `ro-root ARGS` against the fake system; RR_* of ENV are seams, the rest the
+        environment."""
         self.calls.write_text("")
+        seams = {k: v for k, v in env.items() if k.startswith("RR_") or k == "PATH"}
         return subprocess.run(
-            ["dash", str(COMMAND), *args],
+            ["dash", "-c", self.script(**seams), "ro-root", *args],
             capture_output=True,
             text=True,
             check=False,
@@ -153,22 +183,11 @@ class Fake:
             timeout=60,
             env={
                 "PATH": "/usr/bin:/bin",
-                "RR_TEST_BIN": str(self.tmp / "bin"),
-                "RR_RUNDIR": str(self.run_dir),
-                "RR_MOUNTS_FILE": str(self.table),
-                "RR_ROOT": str(self.merged),
-                "RR_LOWER": str(self.lower),
-                "RR_RW": str(self.rw),
-                "RR_SHARE": "/usr/share/ro-root",
-                "RR_DROP_CACHES": str(self.tmp / "drop_caches"),
-                "RR_EUID": "0",
-                "RR_SYSBLOCK": str(self.tmp / "sys"),
-                "RR_BOOTDIR": str(self.tmp / "boot"),
-                "RR_KVER": "6.1.0-99-amd64",
                 "FAKE_DIR": str(self.tmp),
                 "FAKE_TABLE": str(self.table),
                 "FAKE_CALLS": str(self.calls),
-                **env,
+                "FAKE_SYSBLOCK": str(self.tmp / "sys"),
+                **{k: v for k, v in env.items() if k not in seams},
             },
         )
 
@@ -480,7 +499,7 @@ def test_exec_runs_chrooted_in_a_writable_window_and_ends_read_only(fake: Fake) 
     )
     assert calls[-1] == f"mount -o remount,ro {lower}"
     assert fake.lower_mode() == "ro"
-    assert not (fake.run_dir / "exec.lock").exists()
+    assert lock_is_free(fake)
     assert not list(fake.run_dir.glob("ro-root.*")), "the RAM copy of the command is left"
 
 
@@ -511,7 +530,7 @@ def test_exec_says_loudly_when_the_real_root_stays_writable(fake: Fake) -> None:
     assert proc.returncode == 125
     assert "still WRITABLE" in proc.stderr
     assert fake.lower_mode() == "rw"
-    assert not (fake.run_dir / "exec.lock").exists()
+    assert lock_is_free(fake)
 
 
 def test_exec_that_cannot_open_the_window_runs_nothing(fake: Fake) -> None:
@@ -572,14 +591,52 @@ def test_exec_does_not_protect_a_device_that_stays_mounted_writable(fake: Fake) 
     assert "blockdev --setro /dev/vda" not in fake.call_list()
 
 
-def test_exec_refuses_while_another_one_runs(fake: Fake) -> None:
-    lock = fake.run_dir / "exec.lock"
-    lock.mkdir()
-    (lock / "pid").write_text(f"{os.getpid()}\n")
-    proc = fake.run("exec", "true")
-    assert proc.returncode == 125
-    one_error(proc, "another ro-root command")
-    assert lock.exists() and fake.lower_mode() == "ro"
+def lock_is_free(fake: Fake) -> bool:
+    """No process holds the window's lock (flock(1) on /run/ro-root/exec.flock)."""
+    lock = fake.run_dir / "exec.flock"
+    proc = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
+    return proc.returncode == 0
+
+
+def test_exec_waits_while_another_one_has_the_window(fake: Fake) -> None:
+    lock = fake.run_dir / "exec.flock"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "2"])
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc = fake.run("exec", "true")
+        waited = time.monotonic() - started
+    finally:
+        holder.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert "another ro-root command has the real root writable; waiting" in proc.stderr
+    assert waited >= 1
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_two_execs_started_together_take_turns(fake: Fake) -> None:
+    # Issue 12, defect 5: a mkdir lock let 2 in 100 pairs into the window at once.
+    log = fake.lower / "turns"
+    script = f"echo start >>{log}; sleep 0.3; echo end >>{log}"
+    for _ in range(5):
+        procs = [
+            subprocess.Popen(
+                ["dash", "-c", fake.script(), "ro-root", "exec", "sh", "-c", script],
+                cwd=fake.tmp,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "FAKE_DIR": str(fake.tmp),
+                    "FAKE_TABLE": str(fake.table),
+                    "FAKE_CALLS": str(fake.calls),
+                    "FAKE_SYSBLOCK": str(fake.tmp / "sys"),
+                },
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+        assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    assert log.read_text().split() == ["start", "end"] * 10
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
 
 
 def test_exec_without_overlay_runs_the_command_directly(fake: Fake) -> None:
@@ -612,9 +669,17 @@ def test_exec_rebuilds_initrds_the_command_left_stale(fake: Fake) -> None:
     assert "rebuilding the initrd of 6.1.0-1" in proc.stderr
 
 
-def test_exec_rebuilds_nothing_when_no_input_changed(fake: Fake) -> None:
+@pytest.mark.parametrize(
+    "script",
+    [
+        "echo x >etc/hostname",
+        # update-grub: the boot loader's files shape no initrd (issue 12, 14).
+        "mkdir -p boot/grub && echo menu >boot/grub/grub.cfg",
+    ],
+)
+def test_exec_rebuilds_nothing_when_no_input_changed(fake: Fake, script: str) -> None:
     kernel(fake, "6.1.0-1")
-    proc = fake.run("exec", "sh", "-c", "echo x >etc/hostname")
+    proc = fake.run("exec", "sh", "-c", script)
     assert proc.returncode == 0, proc.stderr
     assert not [c for c in fake.call_list() if c.startswith("update-initramfs")]
 
@@ -770,3 +835,156 @@ def test_diff_hides_the_mount_points_the_boot_made_for_data_mounts(fake: Fake) -
     proc = fake.run("diff")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
+
+
+# --- issue 12: the defects the copies of the shell logic caused ------------------------------
+
+
+def test_exec_of_a_new_kernel_rebuilds_the_initrd(fake: Fake) -> None:
+    kernel(fake, "6.1.0-1")
+    proc = fake.run("exec", "sh", "-c", "echo k2 >boot/vmlinuz-6.1.0-1")
+    assert proc.returncode == 0, proc.stderr
+    assert "update-initramfs -u -k 6.1.0-1" in fake.call_list()
+
+
+def test_exec_with_a_dead_pipe_still_closes_the_window(fake: Fake) -> None:
+    # `ro-root exec CMD 2>&1 | tee log` and Ctrl-C: tee is gone, and every message ro-root
+    # writes afterwards gets SIGPIPE. The window must close all the same (defect 4).
+    fake.device_ro(True)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run(
+        ["dash", "-c", fake.script(), "ro-root", "exec", "sh", "-c", "echo x >made"],
+        cwd=fake.tmp,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "FAKE_DIR": str(fake.tmp),
+            "FAKE_TABLE": str(fake.table),
+            "FAKE_CALLS": str(fake.calls),
+            "FAKE_SYSBLOCK": str(fake.tmp / "sys"),
+        },
+        stdout=write_end,
+        stderr=write_end,
+        check=False,
+        timeout=60,
+    )
+    os.close(write_end)
+    assert (fake.lower / "made").read_text() == "x\n"
+    assert fake.lower_mode() == "ro"
+    assert fake.device_is_ro()
+    assert lock_is_free(fake)
+    # The command's own status: its work is done and kept.
+    assert proc.returncode == 0
+
+
+def test_an_early_exit_of_the_ram_copy_removes_it(fake: Fake) -> None:
+    copy = fake.run_dir / "ro-root.4242"
+    copy.write_text("# a copy\n")
+    proc = fake.run("frobnicate", RO_ROOT_COPY=str(copy))
+    assert proc.returncode == 2
+    assert not copy.exists()
+
+
+def test_a_file_that_is_no_ram_copy_is_never_removed(fake: Fake) -> None:
+    other = fake.tmp / "precious"
+    other.write_text("keep\n")
+    fake.run("frobnicate", RO_ROOT_COPY=str(other))
+    assert other.exists()
+
+
+def test_a_failed_make_rslave_leaves_no_bind_mount(fake: Fake) -> None:
+    proc = fake.run("exec", "true", FAKE_FAIL="--make-rslave")
+    assert proc.returncode == 125
+    binds = [c.split()[-1] for c in fake.call_list() if c.startswith("mount --rbind")]
+    unmounted = [c.split()[-1] for c in fake.call_list() if c.startswith("umount -R")]
+    assert binds and set(binds) <= set(unmounted)
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_forbids_service_starts_in_the_window(fake: Fake) -> None:
+    (fake.lower / "usr/sbin").mkdir(parents=True)
+    proc = fake.run("exec", "true")
+    assert proc.returncode == 0, proc.stderr
+    policy = fake.lower / "usr/sbin/policy-rc.d"
+    assert f"mount --bind {fake.run_dir}/policy-rc.d {policy}" in fake.call_list()
+    # The placeholder it bound over is gone again, and so is the script.
+    assert not policy.exists() and not (fake.run_dir / "policy-rc.d").exists()
+
+
+def test_an_admins_policy_rc_d_is_left_as_it_was(fake: Fake) -> None:
+    (fake.lower / "usr/sbin").mkdir(parents=True)
+    policy = fake.lower / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 0\n")
+    assert fake.run("exec", "true").returncode == 0
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_diff_shows_a_name_with_a_line_break_and_commit_refuses_it(fake: Fake) -> None:
+    layers(fake)
+    (fake.upper / "etc/odd\nname").write_text("x\n")
+    (fake.merged / "etc/odd\nname").write_text("x\n")
+    proc = fake.run("diff")
+    assert proc.returncode == 0, proc.stderr
+    assert "? /etc/odd?name" in proc.stdout.splitlines()
+    assert "A /etc/new" in proc.stdout.splitlines()
+    proc = fake.run("commit", "/etc")
+    assert proc.returncode == 1
+    one_error(proc, "line break")
+    assert fake.call_list() == []
+
+
+def test_diff_reads_the_upper_directory_the_boot_recorded(fake: Fake) -> None:
+    elsewhere = fake.rw / "ro-root" / "upper"
+    (elsewhere / "etc").mkdir(parents=True)
+    (elsewhere / "etc" / "kept").write_text("x\n")
+    (fake.merged / "etc" / "kept").write_text("x\n")
+    (fake.upper / "etc").mkdir()
+    (fake.upper / "etc" / "decoy").write_text("x\n")
+    (fake.run_dir / "settings").write_text(f"upperdir={elsewhere}\n")
+    proc = fake.run("diff")
+    assert proc.stdout.splitlines() == ["A /etc/kept"]
+
+
+def test_status_json_stays_valid_with_invalid_utf8(fake: Fake) -> None:
+    (fake.run_dir / "reason").write_bytes(b"over /dev/\xff\xfe odd\n")
+    proc = subprocess.run(
+        ["dash", "-c", fake.script(), "ro-root", "status", "--json"],
+        cwd=fake.tmp,
+        env={"PATH": "/usr/bin:/bin", "FAKE_DIR": str(fake.tmp), "FAKE_CALLS": str(fake.calls)},
+        capture_output=True,
+        check=False,
+    )
+    data = json.loads(proc.stdout.decode("utf-8"))
+    assert data["reason"].startswith("over /dev/")
+
+
+def test_status_of_a_btrfs_upper_without_inode_counts_is_not_full(fake: Fake) -> None:
+    (fake.run_dir / "settings").write_text("mode=device:LABEL=up\nupper=/dev/vdb\n")
+    got = json.loads(
+        fake.run(
+            "status", "--json", FAKE_DF="100000 1000 99000 1% /rw", FAKE_DF_I="0 0 0 - /rw"
+        ).stdout
+    )
+    assert got["upper_usage"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "conf",
+    ["enabled = no\n", "enabled=no \n", "enabled='no'\r\n", "  enabled\t=\tno\n"],
+)
+def test_status_reads_the_next_boot_as_the_boot_does(fake: Fake, conf: str) -> None:
+    (fake.lower / "etc" / "ro-root.conf").write_text(conf)
+    assert json.loads(fake.run("status", "--json").stdout)["next_boot"] == "writable"
+
+
+def test_disable_keeps_a_symlinked_config_and_its_mode(fake: Fake) -> None:
+    real = fake.lower / "srv" / "ro-root.conf"
+    real.parent.mkdir()
+    real.write_text("# mine\nenabled = yes\nsize=64m\n")
+    real.chmod(0o600)
+    (fake.lower / "etc" / "ro-root.conf").symlink_to(real)
+    proc = fake.run("disable")
+    assert proc.returncode == 0, proc.stderr
+    assert (fake.lower / "etc" / "ro-root.conf").is_symlink()
+    assert real.read_text() == "# mine\nenabled=no\nsize=64m\n"
+    assert real.stat().st_mode & 0o777 == 0o600
