@@ -123,18 +123,6 @@ rr_require_root()
 	[ "$RR_EUID" = 0 ] || rr_die "${2:-1}" "$1 needs root (try: sudo ro-root $1)"
 }
 
-# rr_config_value FILE KEY: KEY's value in the configuration FILE as the
-# boot reads it (settings.sh: the same syntax, validation and defaults).
-rr_config_value()
-{
-	(
-		RR_QUIET=yes
-		rr_defaults
-		rr_read_config "$1"
-		rr_value "$2"
-	)
-}
-
 # rr_real PATH: PATH on the real root: under /ro while the overlay is active.
 rr_real()
 {

@@ -359,6 +359,18 @@ EOF
 	return 0
 }
 
+# rr_config_value FILE KEY: KEY's value in the configuration FILE as the
+# boot reads it (settings.sh: the same syntax, validation and defaults).
+rr_config_value()
+{
+	(
+		RR_QUIET=yes
+		rr_defaults
+		rr_read_config "$1"
+		rr_value "$2"
+	)
+}
+
 # rr_conf_format KEY VALUE: the line the writer writes for KEY.
 rr_conf_format()
 {

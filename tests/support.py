@@ -20,7 +20,7 @@ from ro_root import vm
 
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
-SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts", "sbin", "lib")
+SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts", "sbin", "lib", "libexec")
 
 
 def copy_source(dest: Path) -> Path:

@@ -126,6 +126,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/lib/ro-root/window.sh": 0o644,
         "usr/lib/ro-root/changes.sh": 0o644,
         "usr/lib/ro-root/status.sh": 0o644,
+        "usr/lib/ro-root/guard.sh": 0o644,
         "usr/libexec/ro-root/checkroot.sh": 0o755,
         "usr/share/doc/ro-root/copyright": 0o644,
         "usr/share/doc/ro-root/changelog.gz": 0o644,
@@ -154,7 +155,17 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "scripts/local-premount/ro-root",
     ):
         assert data_file(deb, f"usr/share/initramfs-tools/{name}") == (REPO / name).read_bytes()
-    for lib in ("common", "settings", "record", "boot", "command", "window", "changes", "status"):
+    for lib in (
+        "common",
+        "settings",
+        "record",
+        "boot",
+        "command",
+        "window",
+        "changes",
+        "status",
+        "guard",
+    ):
         path = f"lib/{lib}.sh"
         assert data_file(deb, f"usr/lib/ro-root/{lib}.sh") == (REPO / path).read_bytes()
 
@@ -231,7 +242,7 @@ def test_maintainer_scripts_divert_and_restore_checkroot_with_one_name(
     postrm = (tmp_path / "DEBIAN" / "postrm").read_text()
     assert divert.format(action="remove") in postrm
     assert "remove | abort-install | disappear)" in postrm
-    wrapper = (REPO / "debian/checkroot.sh").read_text()
+    wrapper = (REPO / "libexec/checkroot.sh").read_text()
     assert "ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig\n" in wrapper
     assert "# Provides:          checkroot mtab\n" in wrapper
     for name in ("config", "preinst", "postinst", "prerm", "postrm"):

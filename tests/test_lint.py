@@ -27,9 +27,10 @@ SHELL_FILES = (
     "lib/window.sh",
     "lib/changes.sh",
     "lib/status.sh",
-    "debian/checkroot.sh",
-    "debian/apt-guard",
-    "debian/update-motd",
+    "lib/guard.sh",
+    "libexec/checkroot.sh",
+    "libexec/apt-guard.sh",
+    "libexec/motd.sh",
     "sbin/ro-root",
     "tests/shlib/stubs.sh",
     "ro_root/vmfiles/customize.sh",
@@ -60,7 +61,7 @@ def test_every_shell_payload_file_is_listed_here() -> None:
     # A new hook or script must not escape shellcheck by not being listed.
     found = {
         p.relative_to(REPO).as_posix()
-        for d in ("hooks", "scripts", "sbin", "lib")
+        for d in ("hooks", "scripts", "sbin", "lib", "libexec")
         for p in (REPO / d).rglob("*")
         if p.is_file()
     }

@@ -19,20 +19,22 @@
 
 ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig
 
-# True if / is an overlay and ro-root's boot script reported it active.
-overlay_active()
-{
-	state=
-	read -r state </run/ro-root/state 2>/dev/null || true
-	[ "$state" = active ] || return 1
-	rootfs=
-	while read -r _ mnt fstype _; do
-		[ "$mnt" = / ] && rootfs=$fstype
-	done </proc/mounts
-	[ "$rootfs" = overlay ]
-}
+RR_LIB=/usr/lib/ro-root
+# ro-root's shared core; being removed, or not unpacked yet: the original runs.
+if [ -r "$RR_LIB/common.sh" ] && [ -r "$RR_LIB/record.sh" ]; then
+	# shellcheck source=lib/common.sh
+	. "$RR_LIB/common.sh"
+	# shellcheck source=lib/record.sh
+	. "$RR_LIB/record.sh"
+else
+	rr_overlay_active()
+	{
+		return 1
+	}
+	RR_RUNDIR=/run/ro-root
+fi
 
-if overlay_active; then
+if rr_overlay_active; then
 	case "$1" in
 	start)
 		echo "ro-root: / is a read-only overlay: checkroot.sh has nothing to check or remount"
@@ -43,7 +45,7 @@ fi
 
 # ro-root's failure_policy=ro: the overlay failed and the real root must
 # stay read-only; the original would remount it writable.
-if [ -e /run/ro-root/keep-read-only ]; then
+if [ -e "$RR_RUNDIR/keep-read-only" ]; then
 	case "$1" in
 	start)
 		echo "ro-root: FAILED, and failure_policy=ro keeps the root read-only: checkroot.sh skipped"

@@ -2,15 +2,13 @@
 # ro-root's login banner (run by pam_motd through /etc/update-motd.d): say
 # that the root is read-only and that changes vanish at reboot, while
 # ro-root's overlay is the root. Silent otherwise, and once ro-root is removed.
-[ -x /usr/sbin/ro-root ] || exit 0
-state=
-read -r state </run/ro-root/state 2>/dev/null || exit 0
-[ "$state" = active ] || exit 0
-rootfs=
-while read -r _ mnt fstype _; do
-	[ "$mnt" = / ] && rootfs=$fstype
-done </proc/mounts
-[ "$rootfs" = overlay ] || exit 0
+RR_LIB=/usr/lib/ro-root
+[ -x /usr/sbin/ro-root ] && [ -r "$RR_LIB/common.sh" ] && [ -r "$RR_LIB/record.sh" ] || exit 0
+# shellcheck source=lib/common.sh
+. "$RR_LIB/common.sh"
+# shellcheck source=lib/record.sh
+. "$RR_LIB/record.sh"
+rr_overlay_active || exit 0
 cat <<'BANNER'
 
   ro-root: the root file system is READ-ONLY under a RAM overlay.
