@@ -551,6 +551,15 @@ def test_exec_refuses_while_another_one_runs(fake: Fake) -> None:
     assert lock.exists() and fake.lower_mode() == "ro"
 
 
+def test_exec_takes_over_a_lock_left_without_its_pid_quietly(fake: Fake) -> None:
+    (fake.run_dir / "exec.lock").mkdir()  # killed between mkdir and writing its pid
+    (fake.tmp / "sys" / "vda" / "ro").unlink()  # a kernel without the read-only flag
+    proc = fake.run("exec", "true")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if not line.startswith("ro-root: ")] == []
+    assert fake.lower_mode() == "ro"
+
+
 def test_exec_without_overlay_runs_the_command_directly(fake: Fake) -> None:
     fake.set_state("skipped", "disabled")
     fake.mounts(root="ext4", lower="rw")
