@@ -335,15 +335,21 @@ def test_status_without_record_and_without_initrd_says_so(fake: Fake) -> None:
     assert "kernel 6.1.0-99-amd64 has no initrd" in str(data["initrd_check"])
 
 
-@pytest.mark.parametrize("init_root", ["host", "no-proc/1/root"])
-def test_status_in_a_chroot_says_there_is_no_boot_to_report(fake: Fake, init_root: str) -> None:
-    """In a chroot or image build (/ is not process 1's root, or there is no /proc) the
-    running kernel is the build host's: no advice about its initrd."""
+@pytest.mark.parametrize("how", ["init-root-differs", "nothing-mounted-on-root", "no-proc"])
+def test_status_in_a_chroot_says_there_is_no_boot_to_report(fake: Fake, how: str) -> None:
+    """In a chroot or image build the running kernel is the build host's: no advice about
+    its initrd. A chroot is seen as: / is not process 1's root, or (where process 1's root
+    cannot be read) nothing is mounted on / in this process's view, or there is no /proc."""
     for name in ("state", "reason", "log"):
         (fake.run_dir / name).unlink()
     (fake.tmp / "host").mkdir()
     (fake.tmp / "initrd-listing").write_text("scripts\n")
-    env = {"RR_INIT_ROOT": str(fake.tmp / init_root)}
+    env = {"RR_INIT_ROOT": str(fake.tmp / "host")}
+    if how != "init-root-differs":
+        env["RR_INIT_ROOT"] = str(fake.tmp / "unreadable")
+        fake.table.write_text(f"proc {fake.merged}/proc proc rw 0 0\n")
+    if how == "no-proc":
+        fake.table.unlink()
     proc = fake.run("status", **env)
     assert proc.returncode == 5, proc.stderr
     assert "reason: no boot to report: this is a chroot or an image build" in proc.stdout
