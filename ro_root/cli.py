@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from ro_root import preseed
 from ro_root import repo as repo_mod
-from ro_root.changelog import read_changelog
+from ro_root.changelog import UNRELEASED, read_changelog
 from ro_root.errors import UserError, die
 from ro_root.package import build_deb
 
@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     deb = commands.add_parser("deb", help="build dist/ro-root_VERSION_all.deb (the default)")
     deb.add_argument(
-        "--out", type=Path, default=SOURCE / "dist", help="output directory (default: dist/)"
+        "--out",
+        type=Path,
+        default=SOURCE / "dist",
+        help="output directory, created if its parent exists (default: dist/)",
     )
     deb.add_argument(
         "--no-lintian", dest="lintian", action="store_false", help="do not run lintian"
@@ -128,6 +131,12 @@ def _repo(args: argparse.Namespace) -> str:
         # Check what can be checked before a build that takes seconds.
         repo_mod.check_url(args.url)
         repo_mod.check_suite(args.suite)
+        info = read_changelog(SOURCE / "debian/changelog")
+        if not info.released:
+            die(
+                f"the newest debian/changelog entry is {UNRELEASED}: not for publication",
+                hint="name the distribution (dch -r) first",
+            )
         debs = [build_deb(SOURCE, SOURCE / "dist")]
     home = args.gnupghome or repo_mod.default_gnupghome()
     done = repo_mod.publish(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -11,10 +12,13 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from ro_root.changelog import ChangelogInfo, read_changelog
+from ro_root.changelog import UNRELEASED, ChangelogInfo, deb_file_name, read_changelog
 from ro_root.errors import die
 from ro_root.lint import lintian
+from ro_root.paths import check_out_dir, make_out_dir
 from ro_root.proc import require, run
+
+log = logging.getLogger("ro-root")
 
 # initscripts' checkroot.sh and where preinst moves it. insserv ignores the
 # ".ro-root.orig" name (it would not ignore dpkg-divert's default ".distrib").
@@ -214,8 +218,14 @@ def build_deb(source: Path, out_dir: Path, *, check_lintian: bool = True) -> Pat
     Nothing appears in OUT_DIR unless the whole build (and lintian) succeeded.
     """
     info = read_changelog(source / "debian/changelog")
+    if not info.released:
+        log.warning(
+            "the newest debian/changelog entry is %s: a local test build, not one to publish",
+            UNRELEASED,
+        )
+    check_out_dir(out_dir)
     dpkg_deb = require("dpkg-deb", "dpkg")
-    name = f"{info.package}_{info.version}_all.deb"
+    name = deb_file_name(info.package, info.version)
     with tempfile.TemporaryDirectory(prefix="ro-root-build-") as tmp:
         root = Path(tmp) / "root"
         stage(source, root, info)
@@ -227,10 +237,7 @@ def build_deb(source: Path, out_dir: Path, *, check_lintian: bool = True) -> Pat
         )
         if check_lintian:
             lintian(built)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            die(f"cannot create {out_dir}: {exc.strerror}")
+        make_out_dir(out_dir)
         final = out_dir / name
         partial = out_dir / f".{name}.partial"
         try:

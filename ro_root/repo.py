@@ -33,12 +33,13 @@ from urllib.parse import urlsplit
 
 from debian.debfile import DebError, DebFile
 
+from ro_root.changelog import PACKAGE, UNRELEASED, deb_file_name
 from ro_root.errors import die
+from ro_root.paths import make_out_dir
 from ro_root.proc import require, run
 
 log = logging.getLogger("ro-root")
 
-PACKAGE = "ro-root"
 COMPONENT = "main"
 # Only Architecture: all packages: apt finds them in binary-all on every architecture when
 # the Release file lists "all" (see ARCHITECTURES).
@@ -97,7 +98,8 @@ def check_suite(suite: str) -> str:
 def read_deb(path: Path) -> _Deb:
     """PATH as a package of ro-root for the pool, or a clear error."""
     try:
-        control = DebFile(str(path)).debcontrol()
+        deb = DebFile(str(path))
+        control = deb.debcontrol()
     except (OSError, DebError, EOFError, ValueError, KeyError) as exc:
         die(f"{path}: not a Debian package ({exc})")
     except Exception as exc:  # python-debian raises tarfile and lzma errors of all kinds
@@ -107,8 +109,16 @@ def read_deb(path: Path) -> _Deb:
         die(f"{path}: a package of {name or 'nothing'}, not of {PACKAGE}")
     if arch != "all" or not re.fullmatch(r"[0-9A-Za-z.+~:-]+", version):
         die(f"{path}: Architecture {arch!r}, Version {version!r}: not an {PACKAGE} build")
-    upstream = version.split(":", 1)[-1]
-    return _Deb(path, version, f"pool/{COMPONENT}/r/{PACKAGE}/{PACKAGE}_{upstream}_all.deb")
+    try:
+        changelog = deb.changelog()
+    except Exception as exc:  # the same variety of errors, from the data member
+        die(f"{path}: cannot read its changelog ({type(exc).__name__}: {exc})")
+    if changelog is not None and changelog.distributions == UNRELEASED:
+        die(
+            f"{path}: built from an {UNRELEASED} debian/changelog entry: not for publication",
+            hint="name the distribution in debian/changelog (dch -r) and build again",
+        )
+    return _Deb(path, version, f"pool/{COMPONENT}/r/{PACKAGE}/{deb_file_name(PACKAGE, version)}")
 
 
 def _sha256(path: Path) -> str:
@@ -220,10 +230,7 @@ def _locked(directory: Path) -> Iterator[None]:
 def _prepare_directory(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         die(f"--out {directory}: not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        die(f"--out {directory}: cannot create it ({exc.strerror})")
+    make_out_dir(directory)
     if not os.access(directory, os.W_OK | os.X_OK):
         die(f"--out {directory}: not writable")
     dists = directory / "dists"

@@ -396,3 +396,80 @@ def test_install_manifest_errors_name_file_and_line(tmp_path: Path) -> None:
     proc = run_build(tree, "deb", "--no-lintian")
     assert proc.returncode == 1
     assert_one_error_line(proc, "debian/install:")
+
+
+def _entry(package: str = "ro-root", version: str = "0.2", dist: str = "unstable") -> str:
+    return (
+        f"{package} ({version}) {dist}; urgency=medium\n\n  * Test entry.\n\n"
+        " -- ro-root developers <ro-root@lists.example.org>  Wed, 25 Nov 2026 10:00:00 +0000\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        (_entry(version="0.1.0_x"), ("malformed changelog", "0.1.0_x")),
+        (_entry(package="other-thing"), ("other-thing", "not of ro-root")),
+    ],
+)
+def test_bad_newest_changelog_entry_is_one_line(
+    tmp_path: Path, entry: str, words: tuple[str, ...]
+) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(entry + changelog.read_text())
+    proc = run_build(tree, "deb", "--no-lintian")
+    assert proc.returncode == 1
+    assert_one_error_line(proc, *words)
+    assert not (tree / "dist").exists()
+
+
+def test_epoch_is_in_the_version_but_not_in_the_file_name(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    add_changelog_entry(tree, "1:0.2")
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    deb = tmp_path / "out" / "ro-root_0.2_all.deb"
+    assert proc.stdout.strip().splitlines()[-1] == str(deb)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [deb.name]
+    assert control_of(deb)["Version"] == "1:0.2"
+
+
+def test_unreleased_changelog_builds_with_a_warning(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(_entry(dist="UNRELEASED") + changelog.read_text())
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "UNRELEASED" in proc.stderr and "not one to publish" in proc.stderr
+    assert (tmp_path / "out" / "ro-root_0.2_all.deb").is_file()
+
+
+def test_unreleased_changelog_is_not_published(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(_entry(dist="UNRELEASED") + changelog.read_text())
+    repo = tmp_path / "repo"
+    proc = run_build(
+        tree, "repo", "--out", str(repo), "--url", "http://apt.example.org/ro-root",
+        "--gnupghome", str(tmp_path / "gnupg"),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "UNRELEASED", "not for publication")
+    assert not repo.exists() and not (tree / "dist").exists()
+
+
+def test_out_with_a_missing_parent_is_refused(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    out = tmp_path / "typo" / "deeper" / "dist"
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(out))
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "cannot create", f"{out.parent} does not exist")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_out_itself_is_created_when_its_parent_exists(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "new"))
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "new").glob("ro-root_*_all.deb"))) == 1

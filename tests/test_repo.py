@@ -227,6 +227,20 @@ def test_bad_packages_are_refused_and_the_repo_is_unchanged(
     assert snapshot(published) == before
 
 
+def test_a_build_of_an_unreleased_changelog_is_not_published(
+    tmp_path: Path, home: Path, published: Path
+) -> None:
+    before = snapshot(published)
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    text = changelog.read_text()
+    changelog.write_text(text.replace(") unstable;", ") UNRELEASED;", 1))
+    unreleased = build_deb(tmp_path / "dist", tree)
+    error = _error_line(publish(published, home, URL, unreleased))
+    assert "UNRELEASED" in error and "not for publication" in error
+    assert snapshot(published) == before
+
+
 @pytest.mark.parametrize("url", ["ftp://example.org/x", "example.org/x", "http://", "file:rel"])
 def test_bad_url_is_one_clear_error(tmp_path: Path, home: Path, url: str) -> None:
     # Checked before anything is built or written.
