@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -250,11 +254,13 @@ def test_debconf_templates_and_config_are_in_the_control_area(deb: Path, tmp_pat
         assert "{{" not in (control / name).read_text() and "{%" not in (control / name).read_text()
 
 
-def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path: Path) -> None:
-    data = data_file(deb, "usr/share/man/man5/ro-root.conf.5.gz")
+def render_man(deb: Path, name: str, tmp_path: Path) -> str:
+    """The installed man page NAME (e.g. man5/ro-root.conf.5) as man shows it, at 80
+    columns; fails on any warning of man or groff."""
+    data = data_file(deb, f"usr/share/man/{name}.gz")
     assert data[:2] == b"\x1f\x8b"
-    page = tmp_path / "ro-root.conf.5.gz"
-    page.write_bytes(data)
+    page = tmp_path / Path(name).name
+    page.write_bytes(gzip.decompress(data))
     assert shutil.which("man"), "man is needed (apt-get install man-db)"
     proc = subprocess.run(
         ["man", "--warnings", "-l", str(page)],
@@ -265,12 +271,53 @@ def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    text = proc.stdout
+    groff = subprocess.run(
+        ["groff", "-man", "-ww", "-z", str(page)], capture_output=True, text=True, check=False
+    )
+    assert (groff.returncode, groff.stderr) == (0, "")
+    lexgrog = subprocess.run(["lexgrog", str(page)], capture_output=True, text=True, check=False)
+    assert lexgrog.returncode == 0 and f'{page}: "ro-root' in lexgrog.stdout, lexgrog.stdout
+    return proc.stdout
+
+
+def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path: Path) -> None:
+    text = render_man(deb, "man5/ro-root.conf.5", tmp_path)
     for key in (REPO / "debian/ro-root.conf").read_text().splitlines():
         if key and not key.startswith("#"):
             assert key.split("=")[0] + "=" in text, key
     for word in ("ro-root.size=SIZE", "ro-root.policy=", "allow_cmdline=no", "/run/ro-root/state"):
         assert word in text, word
+    # How to change the real file while the overlay is active: through ro-root(8).
+    for word in ("ro-root disable", "ro-root enable", "ro-root disable --once", "ro-root exec"):
+        assert word in text, word
+
+
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [("man8/ro-root.8", "ro-root.conf(5)"), ("man5/ro-root.conf.5", "ro-root(8)")],
+)
+def test_man_pages_name_each_other_and_the_changelog_version_and_date(
+    deb: Path, tmp_path: Path, name: str, other: str
+) -> None:
+    text = render_man(deb, name, tmp_path)
+    see_also = text[text.index("SEE ALSO") :]
+    assert other in see_also.split("\n", 2)[1], see_also
+    changelog = Changelog((REPO / "debian/changelog").read_text())
+    date = email.utils.parsedate_to_datetime(changelog.date).astimezone(datetime.UTC)
+    footer = text.rstrip().splitlines()[-1]
+    assert f"ro-root {changelog.version}" in footer and date.strftime("%Y-%m-%d") in footer
+    assert "{{" not in text and "}}" not in text
+
+
+def test_exit_codes_of_ro_root_8_are_one_list(deb: Path, tmp_path: Path) -> None:
+    text = render_man(deb, "man8/ro-root.8", tmp_path)
+    section = text[text.index("EXIT STATUS") : text.index("FILES")]
+    # man sets each tag at 7 columns, its text beside it or on the next line.
+    tags = [(m.start(), m.group(1)) for m in re.finditer(r"^ {7}(\d+)\b", section, re.M)]
+    assert [code for _, code in tags] == ["0", "1", "2", "3", "4", "5", "6", "125"]
+    # No paragraph between two codes: the text of 5 is about 5 only.
+    five = section[tags[5][0] : tags[6][0]]
+    assert "upper_usage" not in five and "nearly full" not in five
 
 
 # --- reproducibility -----------------------------------------------------------------------
