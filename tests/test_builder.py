@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -522,3 +523,32 @@ def test_out_itself_is_created_when_its_parent_exists(tmp_path: Path) -> None:
     proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "new"))
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "new").glob("ro-root_*_all.deb"))) == 1
+
+
+# --- the interpreter: Debian's python3 with python3-debian and python3-jinja2 ----------------
+
+
+def test_builder_without_its_modules_runs_on_the_system_python(tmp_path: Path) -> None:
+    """An interpreter that cannot import python-debian and jinja2 (here: -S, no site
+    packages; on a fresh machine: pyenv's python3) hands over to /usr/bin/python3."""
+    assert Path("/usr/bin/python3").exists(), "Debian's python3 is needed"
+    proc = subprocess.run(
+        [sys.executable, "-S", str(REPO / "build.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: build.py") and proc.stderr == ""
+
+
+def test_builder_without_its_modules_anywhere_is_one_line_naming_the_packages() -> None:
+    # /usr/bin/python3 itself without its site packages: nothing to hand over to.
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-S", str(REPO / "build.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "apt-get install python3-debian python3-jinja2")
