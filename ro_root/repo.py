@@ -8,12 +8,18 @@ Layout of the repository directory (any static web server can serve it):
     .dists-HASH/SUITE/main/binary-all/Packages, Packages.gz
     ro-root-archive-keyring.gpg                   the public key, binary (for Signed-By)
     ro-root-archive-keyring.asc                   the same, armored (debian-installer)
-    ro-root.sources                               the deb822 source for /etc/apt/sources.list.d
+    ro-root-SUITE.sources                         a deb822 source of each suite, for
+                                                  /etc/apt/sources.list.d
+    ro-root.sources                               the same for the first suite published
+                                                  (never switched to a later one)
 
 A new state is assembled and signed in a staging directory inside DIR; only then are the new
 pool files renamed into place and the `dists` symlink swapped with one rename(2). Until that
 moment any error leaves the published repository exactly as it was, and a client never sees
 a Release without its signatures or an index that its Release does not describe.
+A run that adds nothing (every package already there, the suite's indexes listing them, the
+client files as they would be written) changes nothing, not even the signatures. Writers are
+serialised by a lock (flock) on the directory itself: no lock file is served.
 """
 
 from __future__ import annotations
@@ -50,7 +56,6 @@ KEYRING_ASC = "ro-root-archive-keyring.asc"
 SOURCES = "ro-root.sources"
 # Where the README tells devices to put the keyring (admin-managed keys, apt >= 2.4).
 CLIENT_KEYRING = f"/etc/apt/keyrings/{KEYRING}"
-LOCK = ".ro-root-repo.lock"
 _SUITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX = re.compile(r"(?:0x)?([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40})")
 
@@ -64,6 +69,8 @@ class Published:
     created_key: bool
     added: tuple[str, ...]  # pool paths of the packages new in this run
     versions: tuple[str, ...]  # every version in the repository, as apt-ftparchive listed them
+    changed: bool  # False: nothing was new, the directory is byte for byte as it was
+    default_suite: str  # the suite that SOURCES names
 
 
 @dataclass(frozen=True)
@@ -213,10 +220,11 @@ def choose_key(gpg: _Gpg, wanted: str | None) -> tuple[str, bool]:
 
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
+    """One writer at a time: an flock on the directory itself, so no lock file is served."""
     try:
-        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        die(f"{directory}: not writable ({exc.strerror})")
+        die(f"{directory}: cannot open it ({exc.strerror})")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,6 +257,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def suite_sources(suite: str) -> str:
+    """The name of SUITE's own deb822 source file in the repository."""
+    return f"{PACKAGE}-{suite}.sources"
+
+
+def _sources_suite(path: Path) -> str | None:
+    """The suite a SOURCES file written by this module names, or None without one."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    suites = [line.partition(":")[2].strip() for line in lines if line.startswith("Suites:")]
+    return suites[0] if suites else None
 
 
 def sources_text(url: str, suite: str) -> str:
@@ -343,19 +366,61 @@ def publish(
                         f"{deb.pool} is already published with other contents",
                         hint="a new build needs a new version in debian/changelog",
                     )
-            return _commit(directory, wanted, url, suite, gpg, fingerprint, created)
+            default = _sources_suite(directory / SOURCES) or suite
+            clients = _client_files(gpg, fingerprint, url, suite, default)
+            unchanged = _unchanged(directory, wanted, suite, clients)
+            if unchanged is not None:
+                return Published(directory, fingerprint, created, (), unchanged, False, default)
+            return _commit(directory, wanted, suite, gpg, fingerprint, created, clients, default)
     finally:
         gpg.stop_agent()
+
+
+def _client_files(
+    gpg: _Gpg, fingerprint: str, url: str, suite: str, default: str
+) -> dict[str, bytes]:
+    """What devices fetch, by name: the keyring, SUITE's source and, for the suite the
+    repository was first published with, ro-root.sources."""
+    files = {
+        KEYRING: gpg_export(gpg, fingerprint, armor=False),
+        KEYRING_ASC: gpg_export(gpg, fingerprint, armor=True),
+        suite_sources(suite): sources_text(url, suite).encode(),
+    }
+    if default == suite:
+        files[SOURCES] = files[suite_sources(suite)]
+    return files
+
+
+def _unchanged(
+    directory: Path, wanted: Sequence[_Deb], suite: str, clients: dict[str, bytes]
+) -> tuple[str, ...] | None:
+    """The versions of SUITE if publishing WANTED there would change nothing: every package
+    in the pool and in the suite's index, every client file as it would be written."""
+    index = directory / "dists" / suite / COMPONENT / "binary-all/Packages"
+    try:
+        packages = index.read_text()
+        same = all((directory / name).read_bytes() == data for name, data in clients.items())
+    except OSError:
+        return None
+    listed = {
+        line.partition(":")[2].strip()
+        for line in packages.splitlines()
+        if line.startswith("Filename:")
+    }
+    if not same or any(deb.pool not in listed for deb in wanted):
+        return None
+    return _versions(packages)
 
 
 def _commit(
     directory: Path,
     wanted: Sequence[_Deb],
-    url: str,
     suite: str,
     gpg: _Gpg,
     fingerprint: str,
     created: bool,
+    clients: dict[str, bytes],
+    default: str,
 ) -> Published:
     try:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
@@ -378,8 +443,6 @@ def _commit(
         old_target = old.resolve() if old.is_symlink() else None
         new = _build_dists(staging, old_target, suite, gpg, fingerprint)
         versions = _versions((new / suite / COMPONENT / "binary-all/Packages").read_text())
-        keyring = gpg_export(gpg, fingerprint, armor=False)
-        keyring_asc = gpg_export(gpg, fingerprint, armor=True)
         digest = _sha256(new / suite / "InRelease")[:16]
         state = directory / f".dists-{digest}"
         if state.exists():
@@ -393,15 +456,14 @@ def _commit(
         link.unlink(missing_ok=True)
         link.symlink_to(state.name)
         link.replace(old)
-        _write_atomic(directory / KEYRING, keyring)
-        _write_atomic(directory / KEYRING_ASC, keyring_asc)
-        _write_atomic(directory / SOURCES, sources_text(url, suite).encode())
+        for name, data in clients.items():
+            _write_atomic(directory / name, data)
         for stale in directory.glob(".dists-*"):
             if stale != state and stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Published(directory, fingerprint, created, tuple(added), versions)
+    return Published(directory, fingerprint, created, tuple(added), versions, True, default)
 
 
 def gpg_export(gpg: _Gpg, fingerprint: str, *, armor: bool) -> bytes:
