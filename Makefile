@@ -19,10 +19,11 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-# Debian packages the builder needs, and those the tests need on top.
-BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2
 # What `build.py repo` runs: apt-ftparchive and gpg.
 REPO_DEBS  := apt-utils gnupg
+# Debian packages the builder needs (every command the README shows after `make deb`,
+# `build.py repo` included), and those the tests need on top.
+BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2 $(REPO_DEBS)
 VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core
 # The benchmark: images and boots, and a debhelper build to compare `make deb` with.
 BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) python3-venv debhelper build-essential util-linux

@@ -132,6 +132,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/share/doc/ro-root/changelog.gz": 0o644,
         "usr/share/ro-root/ro-root.conf": 0o644,
         "usr/share/lintian/overrides/ro-root": 0o644,
+        "usr/share/doc/ro-root/README.Debian": 0o644,
         "usr/share/man/man5/ro-root.conf.5.gz": 0o644,
         "usr/sbin/ro-root": 0o755,
         "usr/share/man/man8/ro-root.8.gz": 0o644,
@@ -552,3 +553,11 @@ def test_builder_without_its_modules_anywhere_is_one_line_naming_the_packages() 
     )
     assert proc.returncode == 1
     assert_one_error_line(proc, "apt-get install python3-debian python3-jinja2")
+
+
+def test_readme_debian_points_to_the_command_and_the_man_pages(deb: Path) -> None:
+    text = data_file(deb, "usr/share/doc/ro-root/README.Debian").decode()
+    for word in ("ro-root status", "ro-root exec", "disable --once", "/run/ro-root/",
+                 "ro-root(8)", "ro-root.conf(5)"):  # fmt: skip
+        assert word in text, word
+    assert len(text.encode()) < 4096  # Policy 12.3: larger files in /usr/share/doc are compressed
