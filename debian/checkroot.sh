@@ -23,7 +23,7 @@ ORIGINAL=/etc/init.d/checkroot.sh.ro-root.orig
 overlay_active()
 {
 	state=
-	read -r state </run/ro-root/state 2>/dev/null || true
+	read -r state 2>/dev/null </run/ro-root/state || true
 	[ "$state" = active ] || return 1
 	rootfs=
 	while read -r _ mnt fstype _; do
