@@ -12,20 +12,23 @@
 #                docs/benchmarks.md and docs/benchmarks.png; about 20 min under TCG.
 #                BENCH_ARGS passes options, e.g. BENCH_ARGS="--boots 1" for a trial.
 
-PYTHON ?= python3
+# Debian's python3: the builder runs on it with python3-debian and python3-jinja2, and the
+# venv of the test tools (pytest, mypy, ruff) is made from it and sees those packages.
+PYTHON ?= /usr/bin/python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-# Debian packages the builder needs, and those the tests need on top.
-BUILD_DEBS := dpkg-dev lintian gzip python3 python3-venv
 # What `build.py repo` runs: apt-ftparchive and gpg.
 REPO_DEBS  := apt-utils gnupg
+# Debian packages the builder needs (every command the README shows after `make deb`,
+# `build.py repo` included), and those the tests need on top.
+BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2 $(REPO_DEBS)
 VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core
 # The benchmark: images and boots, and a debhelper build to compare `make deb` with.
-BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) debhelper build-essential util-linux
-TEST_DEBS  := $(BUILD_DEBS) $(REPO_DEBS) $(VM_DEBS) dash shellcheck faketime piuparts gpgv \
-	util-linux
+BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) python3-venv debhelper build-essential util-linux
+TEST_DEBS  := $(BUILD_DEBS) $(REPO_DEBS) $(VM_DEBS) python3-venv dash shellcheck faketime \
+	piuparts gpgv util-linux man-db groff-base
 
 # apt-ensure PACKAGES: install whatever of PACKAGES is missing (one apt run).
 define apt-ensure
@@ -41,8 +44,8 @@ endef
 
 .PHONY: deb check check-faults test demo bench clean build-deps test-deps demo-deps bench-deps
 
-deb: build-deps $(VENV)/.build-deps
-	$(VPY) build.py deb
+deb: build-deps
+	$(PYTHON) build.py deb
 
 # The JUnit XML of the run is what docs/reliability.md is made from, pass or fail.
 check: test-deps $(VENV)/.test-deps
@@ -58,8 +61,8 @@ check-faults: test-deps $(VENV)/.test-deps
 test: test-deps $(VENV)/.test-deps
 	$(VPY) -m pytest tests
 
-demo: demo-deps $(VENV)/.build-deps
-	$(VPY) build.py demo
+demo: demo-deps
+	$(PYTHON) build.py demo
 
 # Not part of `check`: benchmarks are measurements, not timed tests.
 bench: bench-deps $(VENV)/.bench-deps
@@ -78,11 +81,7 @@ bench-deps:
 	$(call apt-ensure,$(BENCH_DEBS))
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
-
-$(VENV)/.build-deps: requirements.txt | $(VENV)/bin/python
-	$(VPY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	touch $@
+	$(PYTHON) -m venv --system-site-packages $(VENV)
 
 $(VENV)/.test-deps: requirements.txt requirements-test.txt | $(VENV)/bin/python
 	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-test.txt

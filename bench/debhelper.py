@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from ro_root.changelog import read_changelog
 from ro_root.errors import die
-from ro_root.package import read_install, read_links
+from ro_root.package import read_install, read_links, source_bytes
 from ro_root.proc import run
 
 CONTROL_MEMBERS = ("config", "preinst", "postinst", "prerm", "postrm", "templates", "triggers")
@@ -66,7 +66,7 @@ def source_package(repo: Path, deb: Path, directory: Path) -> Path:
             continue  # dh_installdocs and dh_lintian put these in place
         if dest.parts[:3] == ("usr", "share", "man"):
             page = debian / PurePosixPath(dest.name).stem  # ro-root.8.gz -> ro-root.8
-            shutil.copyfile(repo / entry.source, page)
+            page.write_bytes(source_bytes(repo, entry.source, info))
             manpages.append(f"debian/{page.name}")
             continue
         staged = src / "payload" / dest

@@ -32,6 +32,8 @@ RR_DROP_CACHES=/proc/sys/vm/drop_caches
 RR_EUID=$(id -u)
 RR_SYSBLOCK=/sys/class/block
 RR_BOOTDIR=/boot
+# The root of process 1: / unless this is a chroot.
+RR_INIT_ROOT=/proc/1/root
 # The running kernel's version; empty: uname -r.
 RR_KVER=
 
@@ -94,7 +96,8 @@ Commands:
 
 Exit status: 0 success, 1 error, 2 bad usage; status: 0 active as configured,
 3 skipped, 4 failed, 5 no record of this boot, 6 active but not as configured;
-exec: the command's status, or 125 if ro-root itself failed.
+exec: the command's status, 127 if it is not found, or 125 if ro-root itself
+failed.
 See ro-root(8).
 HELP
 }

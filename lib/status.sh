@@ -94,6 +94,17 @@ rr_upper_usage()
 	fi
 }
 
+# rr_in_chroot: true if this is not a booted system's root but a chroot or an
+# image build: nothing is mounted on / as this process sees the mount table
+# (a chroot into a directory, or no /proc at all), or / is not the root of
+# process 1 (what ischroot(1) compares; not readable everywhere, even as root).
+rr_in_chroot()
+{
+	rr_mount_field / 1 >/dev/null 2>&1 || return 0
+	rr_init_id=$(stat -L -c '%d:%i' "$RR_INIT_ROOT/" 2>/dev/null) || return 1
+	[ "$(stat -L -c '%d:%i' "$RR_ROOT/")" != "$rr_init_id" ]
+}
+
 # rr_payload_check: no record of this boot: does the running kernel's initrd
 # carry ro-root's boot script? RR_PAYLOAD is true, false or null (could not
 # tell) and RR_PAYLOAD_MSG says what that means and what to do.
@@ -185,8 +196,15 @@ cmd_status()
 	RR_PAYLOAD=null
 	RR_PAYLOAD_MSG=
 	RR_KVER=${RR_KVER:-$(uname -r)}
+	rr_chroot=false
 	if [ "$STATE" = none ]; then
-		rr_payload_check
+		if rr_in_chroot; then
+			# The running kernel is the build host's: nothing to check.
+			rr_chroot=true
+			REASON="no boot to report: this is a chroot or an image build, not a booted system"
+		else
+			rr_payload_check
+		fi
 	fi
 
 	# The real root's configuration, for the next boot.
@@ -299,8 +317,9 @@ cmd_status()
 		printf '  "medium": %s,\n' "$(rr_json_str "$s_medium")"
 		set -f
 		# shellcheck disable=SC2086 # a space-separated list of words
-		printf '  "cmdline_overridden": %s\n' "$(rr_json_list $s_overridden)"
+		printf '  "cmdline_overridden": %s,\n' "$(rr_json_list $s_overridden)"
 		set +f
+		printf '  "chroot": %s\n' "$rr_chroot"
 		printf '}\n'
 	else
 		printf 'state: %s\n' "$STATE"

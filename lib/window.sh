@@ -24,7 +24,7 @@ rr_device_ro()
 	rr_name=$(readlink -f "$1" 2>/dev/null) || rr_name=$1
 	rr_name=${rr_name##*/}
 	rr_flag=
-	read -r rr_flag <"$RR_SYSBLOCK/$rr_name/ro" 2>/dev/null || true
+	read -r rr_flag 2>/dev/null <"$RR_SYSBLOCK/$rr_name/ro" || true
 	case "$rr_flag" in
 	1) echo true ;;
 	0) echo false ;;
@@ -310,6 +310,20 @@ rr_update_initrds()
 
 # --- commands -------------------------------------------------------------------------------
 
+# rr_need_command NAME [ROOT]: exit 127, as a shell does, with one clean line
+# if NAME is not a command (in the chroot ROOT, if given).
+rr_need_command()
+{
+	if [ -n "${2-}" ]; then
+		# shellcheck disable=SC2016 # $1 is expanded by the chrooted sh
+		chroot "$2" /bin/sh -c 'command -v "$1"' sh "$1" >/dev/null 2>&1 && return 0
+	else
+		command -v "$1" >/dev/null 2>&1 && return 0
+	fi
+	rr_say "$1: command not found"
+	exit 127
+}
+
 cmd_exec()
 {
 	[ "${1-}" = -- ] && shift
@@ -318,11 +332,14 @@ cmd_exec()
 	RO_ROOT_EXEC=1
 	export RO_ROOT_EXEC
 	if ! rr_active; then
+		rr_need_command "$1"
 		rr_say "the overlay is not active on this boot (state: $STATE): running the command directly on the root"
 		"$@"
 		return
 	fi
 	rr_traps "$RR_EXEC_FAILED"
+	# Before the window opens: a command that is not there changes nothing.
+	rr_need_command "$1" "$RR_LOWER"
 	rr_window_open "$RR_EXEC_FAILED"
 	if ! rr_bind; then
 		rr_say "could not make /proc, /sys, /dev, /run and /tmp available in $RR_LOWER"

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from ro_root import preseed
 from ro_root import repo as repo_mod
-from ro_root.changelog import read_changelog
+from ro_root.changelog import UNRELEASED, read_changelog
 from ro_root.errors import UserError, die
 from ro_root.package import build_deb
 
@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     deb = commands.add_parser("deb", help="build dist/ro-root_VERSION_all.deb (the default)")
     deb.add_argument(
-        "--out", type=Path, default=SOURCE / "dist", help="output directory (default: dist/)"
+        "--out",
+        type=Path,
+        default=SOURCE / "dist",
+        help="output directory, created if its parent exists (default: dist/)",
     )
     deb.add_argument(
         "--no-lintian", dest="lintian", action="store_false", help="do not run lintian"
@@ -95,8 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         help="add the package to a signed apt repository (apt-ftparchive and gpg)",
         description="Add ro-root to the signed apt repository in DIR, keeping the versions "
         "already there: pool/, dists/SUITE/ (Packages, Release, InRelease, Release.gpg), the "
-        f"public key ({repo_mod.KEYRING}, and .asc for debian-installer) and the apt source "
-        f"{repo_mod.SOURCES} for devices. Without DEB, the package is built first (as "
+        f"public key ({repo_mod.KEYRING}, and .asc for debian-installer) and the apt sources "
+        f"for devices ({repo_mod.suite_sources('SUITE')} for each suite, and {repo_mod.SOURCES} "
+        "for the first suite published). Without DEB, the package is built first (as "
         "`deb` does). Any static web server can serve DIR at URL. The new state is signed "
         "before it replaces the old one in a single rename, so an error leaves DIR as it was.",
     )
@@ -128,18 +132,30 @@ def _repo(args: argparse.Namespace) -> str:
         # Check what can be checked before a build that takes seconds.
         repo_mod.check_url(args.url)
         repo_mod.check_suite(args.suite)
+        info = read_changelog(SOURCE / "debian/changelog")
+        if not info.released:
+            die(
+                f"the newest debian/changelog entry is {UNRELEASED}: not for publication",
+                hint="name the distribution (dch -r) first",
+            )
         debs = [build_deb(SOURCE, SOURCE / "dist")]
     home = args.gnupghome or repo_mod.default_gnupghome()
     done = repo_mod.publish(
         args.out, debs, url=args.url, suite=args.suite, gnupghome=home, key=args.key
     )
     made = " (new key)" if done.created_key else ""
+    url = repo_mod.check_url(args.url)
     lines = [
         f"repository: {done.directory}",
         f"suite: {args.suite}",
         f"versions: {' '.join(done.versions)}",
-        f"added: {' '.join(done.added) or 'nothing new'}",
+        f"added: {' '.join(done.added) or 'nothing new (repository left as it was)'}",
         f"signing key: {done.fingerprint}{made} in {home}",
+        f"devices fetch these, so they must be reachable at {url}:",
+        f"  {url}/{repo_mod.KEYRING}",
+        f"  {url}/{repo_mod.SOURCES} (suite {done.default_suite})",
+        f"  {url}/{repo_mod.suite_sources(args.suite)}",
+        f"  {url}/dists/{args.suite}/InRelease",
     ]
     return "\n".join(lines) + "\n"
 

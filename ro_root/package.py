@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -11,10 +12,13 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
-from ro_root.changelog import ChangelogInfo, read_changelog
+from ro_root.changelog import UNRELEASED, ChangelogInfo, deb_file_name, read_changelog
 from ro_root.errors import die
 from ro_root.lint import lintian
+from ro_root.paths import check_out_dir, make_out_dir
 from ro_root.proc import require, run
+
+log = logging.getLogger("ro-root")
 
 # initscripts' checkroot.sh and where preinst moves it. insserv ignores the
 # ".ro-root.orig" name (it would not ignore dpkg-divert's default ".distrib").
@@ -149,12 +153,40 @@ def _clamp_mtimes(root: Path, epoch: int) -> None:
 
 
 def _templates(source: Path) -> jinja2.Environment:
+    """Templates by name in debian/ (control.j2) or by path in the tree (debian/x.8.j2)."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(source / "debian"),
+        loader=jinja2.FileSystemLoader([source / "debian", source]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+def _context(info: ChangelogInfo) -> dict[str, str]:
+    """What every template may use: all of it from the newest debian/changelog entry."""
+    return {
+        "package": info.package,
+        "version": info.version,
+        "maintainer": info.maintainer,
+        "date": info.date,
+        "diverted": DIVERTED,
+        "divert_to": DIVERT_TO,
+    }
+
+
+def source_bytes(source: Path, rel: PurePosixPath, info: ChangelogInfo) -> bytes:
+    """SOURCE/REL as installed: its bytes, or rendered if its name ends in .j2."""
+    src = source / rel
+    try:
+        if rel.suffix == ".j2":
+            return _templates(source).get_template(rel.as_posix()).render(_context(info)).encode()
+        return src.read_bytes()
+    except jinja2.TemplateNotFound:
+        die(f"cannot read {src} (listed in debian/install): no such file")
+    except jinja2.TemplateError as exc:
+        die(f"cannot render {src}: {exc}")
+    except OSError as exc:
+        die(f"cannot read {src} (listed in debian/install): {exc.strerror}")
 
 
 def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
@@ -162,12 +194,8 @@ def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
     root.mkdir()
     root.chmod(0o755)
     for entry in read_install(source / "debian/install"):
-        src = source / entry.source
-        try:
-            data = src.read_bytes()
-        except OSError as exc:
-            die(f"cannot read {src} (listed in debian/install): {exc.strerror}")
-        if entry.dest.suffix == ".gz" and src.suffix != ".gz":
+        data = source_bytes(source, entry.source, info)
+        if entry.dest.suffix == ".gz" and entry.source.suffix != ".gz":
             # Man pages and the like: compressed as Debian wants, gzip -9n.
             plain = entry.dest.with_suffix("")
             _write(root, plain, data, entry.mode)
@@ -185,13 +213,7 @@ def stage(source: Path, root: Path, info: ChangelogInfo) -> None:
     run([require("gzip", "gzip"), "-9n", changelog])
 
     env = _templates(source)
-    context = {
-        "package": info.package,
-        "version": info.version,
-        "maintainer": info.maintainer,
-        "diverted": DIVERTED,
-        "divert_to": DIVERT_TO,
-    }
+    context = _context(info)
     control = PurePosixPath("DEBIAN")
     for name in MAINTAINER_SCRIPTS:
         text = env.get_template(f"{name}.j2").render(context)
@@ -214,8 +236,14 @@ def build_deb(source: Path, out_dir: Path, *, check_lintian: bool = True) -> Pat
     Nothing appears in OUT_DIR unless the whole build (and lintian) succeeded.
     """
     info = read_changelog(source / "debian/changelog")
+    if not info.released:
+        log.warning(
+            "the newest debian/changelog entry is %s: a local test build, not one to publish",
+            UNRELEASED,
+        )
+    check_out_dir(out_dir)
     dpkg_deb = require("dpkg-deb", "dpkg")
-    name = f"{info.package}_{info.version}_all.deb"
+    name = deb_file_name(info.package, info.version)
     with tempfile.TemporaryDirectory(prefix="ro-root-build-") as tmp:
         root = Path(tmp) / "root"
         stage(source, root, info)
@@ -227,10 +255,7 @@ def build_deb(source: Path, out_dir: Path, *, check_lintian: bool = True) -> Pat
         )
         if check_lintian:
             lintian(built)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            die(f"cannot create {out_dir}: {exc.strerror}")
+        make_out_dir(out_dir)
         final = out_dir / name
         partial = out_dir / f".{name}.partial"
         try:

@@ -8,12 +8,18 @@ Layout of the repository directory (any static web server can serve it):
     .dists-HASH/SUITE/main/binary-all/Packages, Packages.gz
     ro-root-archive-keyring.gpg                   the public key, binary (for Signed-By)
     ro-root-archive-keyring.asc                   the same, armored (debian-installer)
-    ro-root.sources                               the deb822 source for /etc/apt/sources.list.d
+    ro-root-SUITE.sources                         a deb822 source of each suite, for
+                                                  /etc/apt/sources.list.d
+    ro-root.sources                               the same for the first suite published
+                                                  (never switched to a later one)
 
 A new state is assembled and signed in a staging directory inside DIR; only then are the new
 pool files renamed into place and the `dists` symlink swapped with one rename(2). Until that
 moment any error leaves the published repository exactly as it was, and a client never sees
 a Release without its signatures or an index that its Release does not describe.
+A run that adds nothing (every package already there, the suite's indexes listing them, the
+client files as they would be written) changes nothing, not even the signatures. Writers are
+serialised by a lock (flock) on the directory itself: no lock file is served.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ from urllib.parse import urlsplit
 
 from debian.debfile import DebError, DebFile
 
+from ro_root.changelog import PACKAGE, UNRELEASED, deb_file_name
 from ro_root.errors import die
+from ro_root.paths import make_out_dir
 from ro_root.proc import require, run
 
 log = logging.getLogger("ro-root")
 
-PACKAGE = "ro-root"
 COMPONENT = "main"
 # Only Architecture: all packages: apt finds them in binary-all on every architecture when
 # the Release file lists "all" (see ARCHITECTURES).
@@ -49,7 +56,6 @@ KEYRING_ASC = "ro-root-archive-keyring.asc"
 SOURCES = "ro-root.sources"
 # Where the README tells devices to put the keyring (admin-managed keys, apt >= 2.4).
 CLIENT_KEYRING = f"/etc/apt/keyrings/{KEYRING}"
-LOCK = ".ro-root-repo.lock"
 _SUITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX = re.compile(r"(?:0x)?([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40})")
 
@@ -63,6 +69,8 @@ class Published:
     created_key: bool
     added: tuple[str, ...]  # pool paths of the packages new in this run
     versions: tuple[str, ...]  # every version in the repository, as apt-ftparchive listed them
+    changed: bool  # False: nothing was new, the directory is byte for byte as it was
+    default_suite: str  # the suite that SOURCES names
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ def check_suite(suite: str) -> str:
 def read_deb(path: Path) -> _Deb:
     """PATH as a package of ro-root for the pool, or a clear error."""
     try:
-        control = DebFile(str(path)).debcontrol()
+        deb = DebFile(str(path))
+        control = deb.debcontrol()
     except (OSError, DebError, EOFError, ValueError, KeyError) as exc:
         die(f"{path}: not a Debian package ({exc})")
     except Exception as exc:  # python-debian raises tarfile and lzma errors of all kinds
@@ -107,8 +116,16 @@ def read_deb(path: Path) -> _Deb:
         die(f"{path}: a package of {name or 'nothing'}, not of {PACKAGE}")
     if arch != "all" or not re.fullmatch(r"[0-9A-Za-z.+~:-]+", version):
         die(f"{path}: Architecture {arch!r}, Version {version!r}: not an {PACKAGE} build")
-    upstream = version.split(":", 1)[-1]
-    return _Deb(path, version, f"pool/{COMPONENT}/r/{PACKAGE}/{PACKAGE}_{upstream}_all.deb")
+    try:
+        changelog = deb.changelog()
+    except Exception as exc:  # the same variety of errors, from the data member
+        die(f"{path}: cannot read its changelog ({type(exc).__name__}: {exc})")
+    if changelog is not None and changelog.distributions == UNRELEASED:
+        die(
+            f"{path}: built from an {UNRELEASED} debian/changelog entry: not for publication",
+            hint="name the distribution in debian/changelog (dch -r) and build again",
+        )
+    return _Deb(path, version, f"pool/{COMPONENT}/r/{PACKAGE}/{deb_file_name(PACKAGE, version)}")
 
 
 def _sha256(path: Path) -> str:
@@ -203,10 +220,11 @@ def choose_key(gpg: _Gpg, wanted: str | None) -> tuple[str, bool]:
 
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
+    """One writer at a time: an flock on the directory itself, so no lock file is served."""
     try:
-        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        die(f"{directory}: not writable ({exc.strerror})")
+        die(f"{directory}: cannot open it ({exc.strerror})")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -220,10 +238,7 @@ def _locked(directory: Path) -> Iterator[None]:
 def _prepare_directory(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         die(f"--out {directory}: not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        die(f"--out {directory}: cannot create it ({exc.strerror})")
+    make_out_dir(directory)
     if not os.access(directory, os.W_OK | os.X_OK):
         die(f"--out {directory}: not writable")
     dists = directory / "dists"
@@ -242,6 +257,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def suite_sources(suite: str) -> str:
+    """The name of SUITE's own deb822 source file in the repository."""
+    return f"{PACKAGE}-{suite}.sources"
+
+
+def _sources_suite(path: Path) -> str | None:
+    """The suite a SOURCES file written by this module names, or None without one."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    suites = [line.partition(":")[2].strip() for line in lines if line.startswith("Suites:")]
+    return suites[0] if suites else None
 
 
 def sources_text(url: str, suite: str) -> str:
@@ -336,19 +366,61 @@ def publish(
                         f"{deb.pool} is already published with other contents",
                         hint="a new build needs a new version in debian/changelog",
                     )
-            return _commit(directory, wanted, url, suite, gpg, fingerprint, created)
+            default = _sources_suite(directory / SOURCES) or suite
+            clients = _client_files(gpg, fingerprint, url, suite, default)
+            unchanged = _unchanged(directory, wanted, suite, clients)
+            if unchanged is not None:
+                return Published(directory, fingerprint, created, (), unchanged, False, default)
+            return _commit(directory, wanted, suite, gpg, fingerprint, created, clients, default)
     finally:
         gpg.stop_agent()
+
+
+def _client_files(
+    gpg: _Gpg, fingerprint: str, url: str, suite: str, default: str
+) -> dict[str, bytes]:
+    """What devices fetch, by name: the keyring, SUITE's source and, for the suite the
+    repository was first published with, ro-root.sources."""
+    files = {
+        KEYRING: gpg_export(gpg, fingerprint, armor=False),
+        KEYRING_ASC: gpg_export(gpg, fingerprint, armor=True),
+        suite_sources(suite): sources_text(url, suite).encode(),
+    }
+    if default == suite:
+        files[SOURCES] = files[suite_sources(suite)]
+    return files
+
+
+def _unchanged(
+    directory: Path, wanted: Sequence[_Deb], suite: str, clients: dict[str, bytes]
+) -> tuple[str, ...] | None:
+    """The versions of SUITE if publishing WANTED there would change nothing: every package
+    in the pool and in the suite's index, every client file as it would be written."""
+    index = directory / "dists" / suite / COMPONENT / "binary-all/Packages"
+    try:
+        packages = index.read_text()
+        same = all((directory / name).read_bytes() == data for name, data in clients.items())
+    except OSError:
+        return None
+    listed = {
+        line.partition(":")[2].strip()
+        for line in packages.splitlines()
+        if line.startswith("Filename:")
+    }
+    if not same or any(deb.pool not in listed for deb in wanted):
+        return None
+    return _versions(packages)
 
 
 def _commit(
     directory: Path,
     wanted: Sequence[_Deb],
-    url: str,
     suite: str,
     gpg: _Gpg,
     fingerprint: str,
     created: bool,
+    clients: dict[str, bytes],
+    default: str,
 ) -> Published:
     try:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
@@ -371,8 +443,6 @@ def _commit(
         old_target = old.resolve() if old.is_symlink() else None
         new = _build_dists(staging, old_target, suite, gpg, fingerprint)
         versions = _versions((new / suite / COMPONENT / "binary-all/Packages").read_text())
-        keyring = gpg_export(gpg, fingerprint, armor=False)
-        keyring_asc = gpg_export(gpg, fingerprint, armor=True)
         digest = _sha256(new / suite / "InRelease")[:16]
         state = directory / f".dists-{digest}"
         if state.exists():
@@ -386,15 +456,14 @@ def _commit(
         link.unlink(missing_ok=True)
         link.symlink_to(state.name)
         link.replace(old)
-        _write_atomic(directory / KEYRING, keyring)
-        _write_atomic(directory / KEYRING_ASC, keyring_asc)
-        _write_atomic(directory / SOURCES, sources_text(url, suite).encode())
+        for name, data in clients.items():
+            _write_atomic(directory / name, data)
         for stale in directory.glob(".dists-*"):
             if stale != state and stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Published(directory, fingerprint, created, tuple(added), versions)
+    return Published(directory, fingerprint, created, tuple(added), versions, True, default)
 
 
 def gpg_export(gpg: _Gpg, fingerprint: str, *, armor: bool) -> bytes:

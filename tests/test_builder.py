@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -70,6 +75,8 @@ def test_default_command_builds_into_dist_and_prints_the_path(tmp_path: Path) ->
     assert proc.stdout.strip().splitlines()[-1] == str(expected)
     assert expected.is_file()
     assert sorted(p.name for p in (tree / "dist").iterdir()) == [expected.name]
+    # lintian's warning about root is for packages from elsewhere, not for this build.
+    assert "root privileges" not in proc.stderr
 
 
 def test_version_comes_from_the_changelog(deb: Path) -> None:
@@ -97,6 +104,8 @@ def test_control_fields(deb: Path) -> None:
     assert "initramfs-tools" in control["Depends"]
     assert "linux-base" in control["Depends"]  # linux-version, used by postinst and postrm
     assert "debconf (>= 0.5) | debconf-2.0" in control["Depends"]  # config, postinst, postrm
+    # ro-root and the checkroot wrapper run mount and umount; mount is not Essential.
+    assert "mount" in [d.strip().split()[0] for d in control["Depends"].split(",")]
     assert control["Maintainer"] == Changelog((REPO / "debian/changelog").read_text()).author
     assert control["Description"].startswith("read-only root file system")
     members = data_members(deb)
@@ -132,6 +141,7 @@ def test_payload_files_modes_and_owners(deb: Path) -> None:
         "usr/share/doc/ro-root/changelog.gz": 0o644,
         "usr/share/ro-root/ro-root.conf": 0o644,
         "usr/share/lintian/overrides/ro-root": 0o644,
+        "usr/share/doc/ro-root/README.Debian": 0o644,
         "usr/share/man/man5/ro-root.conf.5.gz": 0o644,
         "usr/sbin/ro-root": 0o755,
         "usr/share/man/man8/ro-root.8.gz": 0o644,
@@ -274,11 +284,13 @@ def test_debconf_templates_and_config_are_in_the_control_area(deb: Path, tmp_pat
         assert "{{" not in (control / name).read_text() and "{%" not in (control / name).read_text()
 
 
-def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path: Path) -> None:
-    data = data_file(deb, "usr/share/man/man5/ro-root.conf.5.gz")
+def render_man(deb: Path, name: str, tmp_path: Path) -> str:
+    """The installed man page NAME (e.g. man5/ro-root.conf.5) as man shows it, at 80
+    columns; fails on any warning of man or groff."""
+    data = data_file(deb, f"usr/share/man/{name}.gz")
     assert data[:2] == b"\x1f\x8b"
-    page = tmp_path / "ro-root.conf.5.gz"
-    page.write_bytes(data)
+    page = tmp_path / Path(name).name
+    page.write_bytes(gzip.decompress(data))
     assert shutil.which("man"), "man is needed (apt-get install man-db)"
     proc = subprocess.run(
         ["man", "--warnings", "-l", str(page)],
@@ -289,12 +301,53 @@ def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    text = proc.stdout
+    groff = subprocess.run(
+        ["groff", "-man", "-ww", "-z", str(page)], capture_output=True, text=True, check=False
+    )
+    assert (groff.returncode, groff.stderr) == (0, "")
+    lexgrog = subprocess.run(["lexgrog", str(page)], capture_output=True, text=True, check=False)
+    assert lexgrog.returncode == 0 and f'{page}: "ro-root' in lexgrog.stdout, lexgrog.stdout
+    return proc.stdout
+
+
+def test_man_page_of_ro_root_conf_is_compressed_and_renders(deb: Path, tmp_path: Path) -> None:
+    text = render_man(deb, "man5/ro-root.conf.5", tmp_path)
     for key in (REPO / "debian/ro-root.conf").read_text().splitlines():
         if key and not key.startswith("#"):
             assert key.split("=")[0] + "=" in text, key
     for word in ("ro-root.size=SIZE", "ro-root.policy=", "allow_cmdline=no", "/run/ro-root/state"):
         assert word in text, word
+    # How to change the real file while the overlay is active: through ro-root(8).
+    for word in ("ro-root disable", "ro-root enable", "ro-root disable --once", "ro-root exec"):
+        assert word in text, word
+
+
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [("man8/ro-root.8", "ro-root.conf(5)"), ("man5/ro-root.conf.5", "ro-root(8)")],
+)
+def test_man_pages_name_each_other_and_the_changelog_version_and_date(
+    deb: Path, tmp_path: Path, name: str, other: str
+) -> None:
+    text = render_man(deb, name, tmp_path)
+    see_also = text[text.index("SEE ALSO") :]
+    assert other in see_also.split("\n", 2)[1], see_also
+    changelog = Changelog((REPO / "debian/changelog").read_text())
+    date = email.utils.parsedate_to_datetime(changelog.date).astimezone(datetime.UTC)
+    footer = text.rstrip().splitlines()[-1]
+    assert f"ro-root {changelog.version}" in footer and date.strftime("%Y-%m-%d") in footer
+    assert "{{" not in text and "}}" not in text
+
+
+def test_exit_codes_of_ro_root_8_are_one_list(deb: Path, tmp_path: Path) -> None:
+    text = render_man(deb, "man8/ro-root.8", tmp_path)
+    section = text[text.index("EXIT STATUS") : text.index("FILES")]
+    # man sets each tag at 7 columns, its text beside it or on the next line.
+    tags = [(m.start(), m.group(1)) for m in re.finditer(r"^ {7}(\d+)\b", section, re.M)]
+    assert [code for _, code in tags] == ["0", "1", "2", "3", "4", "5", "6", "125"]
+    # No paragraph between two codes: the text of 5 is about 5 only.
+    five = section[tags[5][0] : tags[6][0]]
+    assert "upper_usage" not in five and "nearly full" not in five
 
 
 # --- reproducibility -----------------------------------------------------------------------
@@ -420,3 +473,117 @@ def test_install_manifest_errors_name_file_and_line(tmp_path: Path) -> None:
     proc = run_build(tree, "deb", "--no-lintian")
     assert proc.returncode == 1
     assert_one_error_line(proc, "debian/install:")
+
+
+def _entry(package: str = "ro-root", version: str = "0.2", dist: str = "unstable") -> str:
+    return (
+        f"{package} ({version}) {dist}; urgency=medium\n\n  * Test entry.\n\n"
+        " -- ro-root developers <ro-root@lists.example.org>  Wed, 25 Nov 2026 10:00:00 +0000\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        (_entry(version="0.1.0_x"), ("malformed changelog", "0.1.0_x")),
+        (_entry(package="other-thing"), ("other-thing", "not of ro-root")),
+    ],
+)
+def test_bad_newest_changelog_entry_is_one_line(
+    tmp_path: Path, entry: str, words: tuple[str, ...]
+) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(entry + changelog.read_text())
+    proc = run_build(tree, "deb", "--no-lintian")
+    assert proc.returncode == 1
+    assert_one_error_line(proc, *words)
+    assert not (tree / "dist").exists()
+
+
+def test_epoch_is_in_the_version_but_not_in_the_file_name(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    add_changelog_entry(tree, "1:0.2")
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    deb = tmp_path / "out" / "ro-root_0.2_all.deb"
+    assert proc.stdout.strip().splitlines()[-1] == str(deb)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [deb.name]
+    assert control_of(deb)["Version"] == "1:0.2"
+
+
+def test_unreleased_changelog_builds_with_a_warning(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(_entry(dist="UNRELEASED") + changelog.read_text())
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "UNRELEASED" in proc.stderr and "not one to publish" in proc.stderr
+    assert (tmp_path / "out" / "ro-root_0.2_all.deb").is_file()
+
+
+def test_unreleased_changelog_is_not_published(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    changelog.write_text(_entry(dist="UNRELEASED") + changelog.read_text())
+    repo = tmp_path / "repo"
+    proc = run_build(
+        tree, "repo", "--out", str(repo), "--url", "http://apt.example.org/ro-root",
+        "--gnupghome", str(tmp_path / "gnupg"),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "UNRELEASED", "not for publication")
+    assert not repo.exists() and not (tree / "dist").exists()
+
+
+def test_out_with_a_missing_parent_is_refused(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    out = tmp_path / "typo" / "deeper" / "dist"
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(out))
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "cannot create", f"{out.parent} does not exist")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_out_itself_is_created_when_its_parent_exists(tmp_path: Path) -> None:
+    tree = copy_source(tmp_path / "src")
+    proc = run_build(tree, "deb", "--no-lintian", "--out", str(tmp_path / "new"))
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "new").glob("ro-root_*_all.deb"))) == 1
+
+
+# --- the interpreter: Debian's python3 with python3-debian and python3-jinja2 ----------------
+
+
+def test_builder_without_its_modules_runs_on_the_system_python(tmp_path: Path) -> None:
+    """An interpreter that cannot import python-debian and jinja2 (here: -S, no site
+    packages; on a fresh machine: pyenv's python3) hands over to /usr/bin/python3."""
+    assert Path("/usr/bin/python3").exists(), "Debian's python3 is needed"
+    proc = subprocess.run(
+        [sys.executable, "-S", str(REPO / "build.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: build.py") and proc.stderr == ""
+
+
+def test_builder_without_its_modules_anywhere_is_one_line_naming_the_packages() -> None:
+    # /usr/bin/python3 itself without its site packages: nothing to hand over to.
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-S", str(REPO / "build.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert_one_error_line(proc, "apt-get install python3-debian python3-jinja2")
+
+
+def test_readme_debian_points_to_the_command_and_the_man_pages(deb: Path) -> None:
+    text = data_file(deb, "usr/share/doc/ro-root/README.Debian").decode()
+    for word in ("ro-root status", "ro-root exec", "disable --once", "/run/ro-root/",
+                 "ro-root(8)", "ro-root.conf(5)"):  # fmt: skip
+        assert word in text, word
+    assert len(text.encode()) < 4096  # Policy 12.3: larger files in /usr/share/doc are compressed

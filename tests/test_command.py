@@ -163,6 +163,8 @@ class Fake:
             "RR_SYSBLOCK": str(self.tmp / "sys"),
             "RR_BOOTDIR": str(self.tmp / "boot"),
             "RR_KVER": "6.1.0-99-amd64",
+            # A booted system: / (RR_ROOT) is the root of process 1.
+            "RR_INIT_ROOT": str(self.merged),
             **seams,
         }
         sources = "".join(f". {REPO / 'lib' / name}.sh\n" for name in COMMAND_LIBS)
@@ -272,7 +274,7 @@ def test_status_active_without_recorded_settings(fake: Fake) -> None:
         # Added later, at the end, as ro-root(8) promises.
         "upper_used_percent", "upper_warn_percent", "upper_usage", "protect_device",
         "lower_device_read_only", "kernel", "initrd_payload", "initrd_check",
-        "medium", "cmdline_overridden",
+        "medium", "cmdline_overridden", "chroot",
     ]  # fmt: skip
     assert data["reason"] == 'over /dev/vda "quoted" \\ back'
     assert data["state"] == "active" and data["active"] is True
@@ -383,6 +385,33 @@ def test_status_without_record_and_without_initrd_says_so(fake: Fake) -> None:
     assert "kernel 6.1.0-99-amd64 has no initrd" in str(data["initrd_check"])
 
 
+@pytest.mark.parametrize("how", ["init-root-differs", "nothing-mounted-on-root", "no-proc"])
+def test_status_in_a_chroot_says_there_is_no_boot_to_report(fake: Fake, how: str) -> None:
+    """In a chroot or image build the running kernel is the build host's: no advice about
+    its initrd. A chroot is seen as: / is not process 1's root, or (where process 1's root
+    cannot be read) nothing is mounted on / in this process's view, or there is no /proc."""
+    for name in ("state", "reason", "log"):
+        (fake.run_dir / name).unlink()
+    (fake.tmp / "host").mkdir()
+    (fake.tmp / "initrd-listing").write_text("scripts\n")
+    env = {"RR_INIT_ROOT": str(fake.tmp / "host")}
+    if how != "init-root-differs":
+        env["RR_INIT_ROOT"] = str(fake.tmp / "unreadable")
+        fake.table.write_text(f"proc {fake.merged}/proc proc rw 0 0\n")
+    if how == "no-proc":
+        fake.table.unlink()
+    proc = fake.run("status", **env)
+    assert proc.returncode == 5, proc.stderr
+    assert "reason: no boot to report: this is a chroot or an image build" in proc.stdout
+    assert "6.1.0-99-amd64" not in proc.stdout and "initrd" not in proc.stdout
+    proc = fake.run("status", "--json", **env)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 5 and data["state"] == "none" and data["chroot"] is True
+    assert data["initrd_payload"] is None and data["initrd_check"] is None
+    assert data["warnings"] == []
+    assert fake.call_list() == []
+
+
 def test_status_with_a_record_does_not_open_the_initrd(fake: Fake) -> None:
     code, data = status_json(fake)
     assert code == 0 and data["initrd_payload"] is None and data["initrd_check"] is None
@@ -489,6 +518,8 @@ def test_exec_runs_chrooted_in_a_writable_window_and_ends_read_only(fake: Fake) 
     assert (fake.lower / "made").read_text() == "1\n"
     calls = fake.call_list()
     lower = str(fake.lower)
+    # The command is looked up in the real root before the window opens.
+    assert calls.pop(0) == f'chroot {lower} /bin/sh -c command -v "$1" sh sh'
     assert calls[0] == f"mount -o remount,rw {lower}"
     assert f"mount -t proc proc {lower}/proc" in calls
     assert f"mount --rbind /dev {lower}/dev" in calls
@@ -538,7 +569,8 @@ def test_exec_that_cannot_open_the_window_runs_nothing(fake: Fake) -> None:
     assert proc.returncode == 125
     assert "ro-root: could not remount the real root" in proc.stderr
     assert not (fake.lower / "made").exists()
-    assert not [c for c in fake.call_list() if c.startswith("chroot")]
+    # Only the command's look-up ran (before the window), never the command.
+    assert not [c for c in fake.call_list() if c.startswith("chroot") and "command -v" not in c]
 
 
 def test_exec_lifts_the_device_protection_for_its_window_only(fake: Fake) -> None:
@@ -637,6 +669,29 @@ def test_two_execs_started_together_take_turns(fake: Fake) -> None:
         assert [p.wait(timeout=60) for p in procs] == [0, 0]
     assert log.read_text().split() == ["start", "end"] * 10
     assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_exec_takes_over_a_lock_left_without_its_pid_quietly(fake: Fake) -> None:
+    (fake.run_dir / "exec.lock").mkdir()  # killed between mkdir and writing its pid
+    (fake.tmp / "sys" / "vda" / "ro").unlink()  # a kernel without the read-only flag
+    proc = fake.run("exec", "true")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if not line.startswith("ro-root: ")] == []
+    assert fake.lower_mode() == "ro"
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_exec_of_a_missing_command_is_one_line_and_127(fake: Fake, active: bool) -> None:
+    if not active:
+        fake.set_state("skipped", "disabled")
+        fake.mounts(root="ext4", lower="rw")
+    proc = fake.run("exec", "no-such-command", "--now")
+    assert proc.returncode == 127
+    assert proc.stderr == "ro-root: no-such-command: command not found\n"
+    # Checked before the window opens: nothing was remounted.
+    assert not [call for call in fake.call_list() if call.startswith(("mount", "umount"))]
+    assert fake.lower_mode() == ("ro" if active else "rw")
+    assert not list(fake.run_dir.glob("ro-root.*")), "the RAM copy of the command is left"
 
 
 def test_exec_without_overlay_runs_the_command_directly(fake: Fake) -> None:

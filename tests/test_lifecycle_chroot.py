@@ -133,8 +133,20 @@ def test_install_covers_every_kernel_and_removal_restores_checkroot(
     # The wrapper runs the original when the root is not ro-root's overlay.
     wrapper = root.sh(f"{CHECKROOT} status", check=False)
     assert "ro-root:" not in wrapper.stdout
+    assert "cannot open" not in wrapper.stderr
+    # No boot to report in a chroot, and no advice about the build host's kernel.
+    status = root.sh("ro-root status", check=False)
+    assert status.returncode == 5, status.stdout + status.stderr
+    assert "no boot to report: this is a chroot" in status.stdout
+    assert "initrd" not in status.stdout
+    # A chroot has no /run/ro-root: the login banner says nothing.
+    motd = root.sh("/etc/update-motd.d/50-ro-root")
+    assert motd.stdout + motd.stderr == ""
 
-    root.sh("apt-get remove -y ro-root")
+    # The APT/dpkg guard runs before dpkg removes the package, silently in a chroot.
+    removal = root.sh("apt-get remove -y ro-root")
+    assert "apt-guard" not in removal.stdout + removal.stderr
+    assert "cannot open" not in removal.stdout + removal.stderr
     assert_plain_state(root, initscripts=True)
     assert root.file(CHECKROOT).read_bytes() == original
     root.sh("dpkg --verify initscripts")

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,9 +161,12 @@ def test_key_is_created_once_and_earlier_versions_are_kept(
     assert len(versions) == 2 and "99.0.0" in versions
     for entry in packages(repo):
         assert (repo / entry["Filename"]).is_file()
-    # Publishing the same build again changes nothing but the signature date.
+    # Publishing the same build again changes nothing at all: no new signature either.
+    before = snapshot(repo)
+    time.sleep(1.1)  # a new signature would carry another time stamp
     again = ok(publish(repo, home, URL, debs[1]))
     assert "added: nothing new" in again
+    assert snapshot(repo) == before
     assert len(packages(repo)) == 2
     # Only the current dists state is left behind, and no staging directory.
     hidden = sorted(p.name for p in repo.iterdir() if p.name.startswith("."))
@@ -224,6 +228,20 @@ def test_bad_packages_are_refused_and_the_repo_is_unchanged(
     assert "already published with other contents" in _error_line(
         publish(published, home, URL, debs[1], changed)
     )
+    assert snapshot(published) == before
+
+
+def test_a_build_of_an_unreleased_changelog_is_not_published(
+    tmp_path: Path, home: Path, published: Path
+) -> None:
+    before = snapshot(published)
+    tree = copy_source(tmp_path / "src")
+    changelog = tree / "debian/changelog"
+    text = changelog.read_text()
+    changelog.write_text(text.replace(") unstable;", ") UNRELEASED;", 1))
+    unreleased = build_deb(tmp_path / "dist", tree)
+    error = _error_line(publish(published, home, URL, unreleased))
+    assert "UNRELEASED" in error and "not for publication" in error
     assert snapshot(published) == before
 
 
@@ -312,3 +330,46 @@ def test_out_that_is_a_file_or_a_foreign_dists_is_refused(
         publish(foreign, home, URL, debs[0])
     )
     assert sorted(p.name for p in foreign.iterdir()) == ["dists"]
+
+
+def test_no_lock_file_is_served(tmp_path: Path, home: Path, debs: tuple[Path, Path]) -> None:
+    repo = tmp_path / "repo"
+    ok(publish(repo, home, URL, debs[0]))
+    assert not [p for p in repo.rglob("*") if "lock" in p.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_a_second_suite_gets_its_own_source_and_the_default_stays(
+    tmp_path: Path, home: Path, debs: tuple[Path, Path]
+) -> None:
+    repo = tmp_path / "repo"
+    ok(publish(repo, home, URL, debs[0]))
+    out = ok(publish(repo, home, URL, debs[0], extra=("--suite", "trixie")))
+    assert "added: nothing new" in out  # the pool had it; the suite is new all the same
+    assert [p["Version"] for p in packages(repo, "trixie")] == [
+        p["Version"] for p in packages(repo)
+    ]
+
+    def suites(name: str) -> list[str]:
+        return [x for x in (repo / name).read_text().splitlines() if x.startswith("Suites:")]
+
+    # Devices that fetched ro-root.sources stay on the first suite.
+    assert suites("ro-root.sources") == ["Suites: bookworm"]
+    assert suites("ro-root-bookworm.sources") == ["Suites: bookworm"]
+    assert suites("ro-root-trixie.sources") == ["Suites: trixie"]
+    assert (repo / "ro-root.sources").read_text() == (repo / "ro-root-bookworm.sources").read_text()
+
+
+def test_publish_says_what_must_be_reachable_at_the_url(
+    tmp_path: Path, home: Path, debs: tuple[Path, Path]
+) -> None:
+    repo = tmp_path / "repo"
+    out = ok(publish(repo, home, URL + "/", debs[0]))
+    for name in (
+        "ro-root-archive-keyring.gpg",
+        "ro-root.sources (suite bookworm)",
+        "ro-root-bookworm.sources",
+        "dists/bookworm/InRelease",
+    ):
+        assert f"  {URL}/{name}\n" in out, out
+        assert (repo / name.split()[0]).is_file()
