@@ -341,8 +341,9 @@ rr_read_config()
 			break
 		fi
 		rr_where="$rr_name line $rr_lineno"
-		rr_conf_line "$rr_line"
-		case "$?" in
+		rr_lrc=0
+		rr_conf_line "$rr_line" || rr_lrc=$?
+		case "$rr_lrc" in
 		1) continue ;;
 		2)
 			rr_warn "$rr_where: $RR_LINE_ERROR"
@@ -369,6 +370,24 @@ rr_config_value()
 		rr_read_config "$1"
 		rr_value "$2"
 	)
+}
+
+# rr_conf_raw FILE KEY: KEY's value in FILE as written (the parser's syntax,
+# not checked: the maintainer scripts judge it themselves); fails if FILE
+# has no assignment of KEY. The last one wins, as at boot.
+rr_conf_raw()
+{
+	rr_rawfound=1
+	rr_rawvalue=
+	[ -r "$1" ] || return 1
+	while IFS= read -r rr_rawline || [ -n "$rr_rawline" ]; do
+		if rr_conf_line "$rr_rawline" && [ "$RR_LINE_KEY" = "$2" ]; then
+			rr_rawvalue=$RR_LINE_VALUE
+			rr_rawfound=0
+		fi
+	done <"$1"
+	[ "$rr_rawfound" = 0 ] || return 1
+	printf '%s\n' "$rr_rawvalue"
 }
 
 # rr_conf_format KEY VALUE: the line the writer writes for KEY.

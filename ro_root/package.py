@@ -153,13 +153,26 @@ def _clamp_mtimes(root: Path, epoch: int) -> None:
 
 
 def _templates(source: Path) -> jinja2.Environment:
-    """Templates by name in debian/ (control.j2) or by path in the tree (debian/x.8.j2)."""
-    return jinja2.Environment(
+    """Templates by name in debian/ (control.j2) or by path in the tree (debian/x.8.j2).
+
+    inline("lib/settings.sh") gives a file of the tree as it is, not rendered: the maintainer
+    scripts inline ro-root's shell core with it (shell's ${#var} would open a Jinja comment).
+    """
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([source / "debian", source]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+    def inline(path: str) -> str:
+        target = (source / path).resolve()
+        if source.resolve() not in target.parents or not target.is_file():
+            raise jinja2.TemplateNotFound(path)
+        return target.read_text(encoding="utf-8")
+
+    env.globals["inline"] = inline
+    return env
 
 
 def _context(info: ChangelogInfo) -> dict[str, str]:

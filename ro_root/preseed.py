@@ -75,8 +75,22 @@ def words(value: str) -> list[str]:
     return [word for word in _BLANKS.split(value) if word]
 
 
+# The boot's limits (lib/settings.sh): longer values are dropped at boot.
+SPEC_MAX = 80
+MOUNTPOINT_MAX = 200
+
+
+def _spec_ok(spec: str) -> bool:
+    """LABEL=, UUID= or PARTUUID= and a name of [A-Za-z0-9._-], not . or .., at most SPEC_MAX
+    characters in all, as rr_valid_spec says."""
+    name = spec.partition("=")[2]
+    return bool(_SPEC.fullmatch(spec)) and name not in (".", "..") and len(spec) <= SPEC_MAX
+
+
 def _mountpoint_ok(path: str) -> bool:
     if not _MOUNTPOINT.fullmatch(path) or path.endswith("/") or "//" in path:
+        return False
+    if len(path) > MOUNTPOINT_MAX:
         return False
     reserved = ("/ro", "/rw", "/proc", "/sys", "/dev", "/run")
     if path in reserved or path.startswith(tuple(f"{r}/" for r in reserved)):
@@ -91,11 +105,11 @@ def check(key: str, value: str) -> str | None:
     if key == "mode":
         return None if value in ("tmpfs", "device") else "it must be tmpfs or device"
     if key == "device":
-        if _SPEC.fullmatch(value):
+        if _spec_ok(value):
             return None
         return (
             "it must be LABEL=name, UUID=uuid or PARTUUID=partuuid, with only letters, "
-            "digits, '.', '_' and '-' after the '='"
+            f"digits, '.', '_' and '-' after the '=' (not . or ..), at most {SPEC_MAX} characters"
         )
     if key == "size":
         if _PERCENT.fullmatch(value) or _SIZE.fullmatch(value):
@@ -107,17 +121,19 @@ def check(key: str, value: str) -> str | None:
     if key == "data_mounts":
         for item in words(value):
             spec, colon, mountpoint = item.partition(":")
-            if not _SPEC.fullmatch(spec):
+            if not _spec_ok(spec):
                 return (
                     f"'{item}' does not start with LABEL=, UUID= or PARTUUID= and a name of "
-                    "letters, digits, '.', '_' and '-', followed by ':'"
+                    f"letters, digits, '.', '_' and '-' (at most {SPEC_MAX} characters), "
+                    "followed by ':'"
                 )
             if not colon:
                 return f"'{item}' lacks ':MOUNTPOINT'"
             if not _mountpoint_ok(mountpoint):
                 return (
                     f"in '{item}', the mount point must be an absolute path of letters, digits, "
-                    "'.', '_', '-' and '/', other than / and outside "
+                    f"'.', '_', '-' and '/' of at most {MOUNTPOINT_MAX} characters, other than / "
+                    "and outside "
                     "/ro, /rw, /proc, /sys, /dev and /run"
                 )
         return None

@@ -181,8 +181,11 @@ SAMPLES = {
         "LABEL=a b",
         "LABEL=a/b",
         "LABEL=$(x)",
-        "/dev/sda1",
+        "/dev/sdb1",
         "",
+        "LABEL=..",
+        "LABEL=" + "a" * 74,
+        "LABEL=" + "a" * 75,
     ],
     "size": [
         "1%",
@@ -240,6 +243,13 @@ SAMPLES = {
         "/dev/sdb1:/srv",
         ":/srv",
         "LABEL=a:/x LABEL=b",
+        # The boot's limits (issue 12, defect 2): 80 characters for a SPEC, 200 for a path.
+        "LABEL=" + "a" * 74 + ":/srv",
+        "LABEL=" + "a" * 75 + ":/srv",
+        "LABEL=a:/" + "b" * 199,
+        "LABEL=a:/" + "b" * 200,
+        "LABEL=..:/srv",
+        "LABEL=.:/srv",
     ],
     "failure_policy": ["rw", "ro", "panic", "", "RW", "reboot"],
 }
@@ -249,7 +259,12 @@ def shell_verdicts() -> dict[tuple[str, str], bool]:
     """ro_root_check of debian/snippets/settings.sh, in dash, over SAMPLES."""
     assert shutil.which("dash"), "dash is needed (make check installs it)"
     cases = [(key, value) for key, values in SAMPLES.items() for value in values]
-    script = [f". {SNIPPET}"]
+    # As config and postinst inline them: the shared core first, then the debconf rules.
+    script = [
+        f". {REPO / 'lib' / 'common.sh'}",
+        f". {REPO / 'lib' / 'settings.sh'}",
+        f". {SNIPPET}",
+    ]
     for number, (key, value) in enumerate(cases):
         quoted = "'" + value.replace("'", "'\\''") + "'"
         script.append(
@@ -306,3 +321,18 @@ def test_templates_without_a_type_are_one_error_line(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="without Template or Type"):
         preseed.read_templates(bad)
+
+
+def test_preseed_defaults_are_the_settings_table_defaults() -> None:
+    # One table (lib/settings.sh's rr_key): the defaults preseed writes are the boot's.
+    keys = ("size", "data_mounts", "failure_policy", "enabled")
+    script = f". {REPO / 'lib' / 'common.sh'}\n. {REPO / 'lib' / 'settings.sh'}\n" + "".join(
+        f'rr_key {key}; echo "{key}=$RR_KEY_DEFAULT"\n' for key in keys
+    )
+    proc = subprocess.run(["dash", "-c", script], capture_output=True, text=True, check=True)
+    table = dict(line.split("=", 1) for line in proc.stdout.splitlines())
+    questions = {q.key: q.default for q in preseed.read_templates(REPO / "debian/templates")}
+    assert questions["size"] == table["size"]
+    assert questions["data_mounts"] == table["data_mounts"]
+    assert questions["failure_policy"] == table["failure_policy"]
+    assert questions["enabled"] == {"yes": "true", "no": "false"}[table["enabled"]]
