@@ -80,8 +80,13 @@ def added_files(files: Mapping[str, int], reference: Mapping[str, int]) -> dict[
 
 
 def own_files(files: Mapping[str, int], name: str = "ro-root") -> dict[str, int]:
-    """The files of FILES (path: size) that a package named NAME put there under its name."""
-    return {path: size for path, size in files.items() if name in path.rsplit("/", 1)[-1]}
+    """The files of FILES (path: size) that a package named NAME put there under its name: in
+    their own name, or in a directory of that name (ro-root's core, usr/lib/ro-root/*.sh)."""
+    return {
+        path: size
+        for path, size in files.items()
+        if name in path.rsplit("/", 1)[-1] or name in path.split("/")[:-1]
+    }
 
 
 def root_wr_bytes(reply: Mapping[str, object], device: str) -> int:

@@ -29,6 +29,7 @@ RR_DISKDIR=/dev/disk
 RR_SYSTEMD_RUN=/run/systemd
 # initramfs-tools' boot variables, sourced by init after every boot script.
 RR_PARAM_CONF=/conf/param.conf
+RR_UPTIME_FILE=/proc/uptime
 
 # rr_record LEVEL MESSAGE: keep MESSAGE in the run-time log and the kernel
 # log (at debug level, so the console does not show it twice).
@@ -836,6 +837,7 @@ rr_write_settings()
 		"upper_warn_percent=$RR_UPPER_WARN" \
 		"overridden=${RR_OVERRIDDEN-}" \
 		"medium=$(rr_medium)" \
+		"setup_seconds=$(rr_setup_time)" \
 		>"$RR_RUNDIR/settings" 2>/dev/null
 	return 0
 }
@@ -990,9 +992,42 @@ rr_config_path()
 	return 0
 }
 
+# rr_uptime: the seconds since the kernel started, in hundredths, from
+# /proc/uptime with builtins only; empty if it cannot be read.
+rr_uptime()
+{
+	RR_NOW=
+	rr_up=
+	{ read -r rr_up _ <"$RR_UPTIME_FILE"; } 2>/dev/null || return 0
+	case "$rr_up" in
+	*[!0-9.]* | *.*.* | .*) return 0 ;;
+	*.[0-9][0-9]) rr_up=${rr_up%.*}${rr_up#*.} ;;
+	*) return 0 ;;
+	esac
+	while :; do
+		case "$rr_up" in
+		0?*) rr_up=${rr_up#0} ;;
+		*) break ;;
+		esac
+	done
+	RR_NOW=$rr_up
+}
+
+# rr_setup_time: the seconds from the start of rr_main to now ("0.42"), what
+# the protection costs this boot (settings: setup_seconds); empty if unknown.
+rr_setup_time()
+{
+	rr_uptime
+	[ -n "${RR_T0-}" ] && [ -n "$RR_NOW" ] || return 0
+	rr_cs=$((RR_NOW - RR_T0))
+	printf '%d.%02d\n' "$((rr_cs / 100))" "$((rr_cs % 100))"
+}
+
 # rr_main: entry point of scripts/init-bottom/ro-root.
 rr_main()
 {
+	rr_uptime
+	RR_T0=$RR_NOW
 	rootmnt=${rootmnt:-/root}
 	mkdir -p "$RR_RUNDIR"
 	# The log may hold rr_premount's lines of this boot (/run is new at

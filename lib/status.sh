@@ -158,6 +158,11 @@ cmd_status()
 	s_guard=$(rr_kv_get "$rr_settings" apt_guard) || s_guard=
 	s_protect=$(rr_kv_get "$rr_settings" protect_device) || s_protect=
 	s_warn=$(rr_kv_get "$rr_settings" upper_warn_percent) || s_warn=
+	s_setup=$(rr_kv_get "$rr_settings" setup_seconds) || s_setup=
+	case "$s_setup" in
+	[0-9]*.[0-9][0-9]) ;;
+	*) s_setup= ;;
+	esac
 	s_medium=$(rr_kv_get "$rr_settings" medium) || s_medium=
 	s_overridden=$(rr_kv_get "$rr_settings" overridden) || s_overridden=
 	# What the boot did to the real root's medium (rr_medium at boot).
@@ -319,7 +324,8 @@ cmd_status()
 		# shellcheck disable=SC2086 # a space-separated list of words
 		printf '  "cmdline_overridden": %s,\n' "$(rr_json_list $s_overridden)"
 		set +f
-		printf '  "chroot": %s\n' "$rr_chroot"
+		printf '  "chroot": %s,\n' "$rr_chroot"
+		printf '  "setup_seconds": %s\n' "${s_setup:-null}"
 		printf '}\n'
 	else
 		printf 'state: %s\n' "$STATE"
@@ -340,6 +346,9 @@ cmd_status()
 		fi
 		printf 'data mounts: %s\n' "${s_data:-none}"
 		printf 'medium: %s\n' "$rr_medium_msg"
+		if [ -n "$s_setup" ]; then
+			printf 'setup time at boot: %s s\n' "$s_setup"
+		fi
 		if [ -n "$s_overridden" ]; then
 			printf 'kernel command line overridden: %s\n' "$s_overridden"
 		fi

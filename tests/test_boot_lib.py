@@ -94,6 +94,7 @@ class Boot:
         table.write_text(self.mounts)
         (self.tmp / "cmdline").write_text(self.cmdline + "\n")
         (self.tmp / "filesystems").write_text(self.filesystems)
+        (self.tmp / "uptime").write_text("4.07 7.11\n")
         calls = self.tmp / "calls"
         calls.write_text("")
         (self.tmp / "kmsg").write_text("")
@@ -106,6 +107,7 @@ class Boot:
             "RR_KMSG": str(self.tmp / "kmsg"),
             "RR_DISKDIR": str(self.tmp / "disk"),
             "RR_SYSTEMD_RUN": str(self.tmp / "systemd"),
+            "RR_UPTIME_FILE": str(self.tmp / "uptime"),
         }
         # RR_* of ENV are seams too; the rest is the environment (init's boot variables).
         seams.update({k: v for k, v in env.items() if k.startswith("RR_")})
@@ -1114,3 +1116,20 @@ def test_init_on_the_command_line_decides(boot: Boot) -> None:
     result = boot.run(init="/lib/systemd/systemd")
     assert (boot.tmp / "systemd" / "system" / "ro-root-failed.service").exists()
     assert result.state == "failed"
+
+
+def test_the_boot_records_how_long_it_took(boot: Boot) -> None:
+    # /proc/uptime read with builtins at the start and at the outcome (issue 17's measure).
+    result = boot.run(
+        f'rr_main_real() {{ :; }}; rr_setup() {{ echo "12.50 1.00" >"{boot.tmp}/uptime"; '
+        "rr_outcome active x; }; rr_main"
+    )
+    assert result.state == "active"
+    assert settings(result)["setup_seconds"] == "8.43"
+
+
+@pytest.mark.parametrize("uptime", ["", "garbage", "1.2.3 4", "-1.00 2"])
+def test_an_unreadable_uptime_records_no_time(boot: Boot, uptime: str) -> None:
+    result = boot.run(f'echo "{uptime}" >"{boot.tmp}/uptime"; rr_main')
+    assert result.state == "active"
+    assert settings(result)["setup_seconds"] == ""

@@ -183,15 +183,18 @@ class Fake:
             check=False,
             cwd=self.tmp,
             timeout=60,
-            env={
-                "PATH": "/usr/bin:/bin",
-                "FAKE_DIR": str(self.tmp),
-                "FAKE_TABLE": str(self.table),
-                "FAKE_CALLS": str(self.calls),
-                "FAKE_SYSBLOCK": str(self.tmp / "sys"),
-                **{k: v for k, v in env.items() if k not in seams},
-            },
+            env={**self.env(), **{k: v for k, v in env.items() if k not in seams}},
         )
+
+    def env(self) -> dict[str, str]:
+        """The environment of the command and of the stubs it runs."""
+        return {
+            "PATH": "/usr/bin:/bin",
+            "FAKE_DIR": str(self.tmp),
+            "FAKE_TABLE": str(self.table),
+            "FAKE_CALLS": str(self.calls),
+            "FAKE_SYSBLOCK": str(self.tmp / "sys"),
+        }
 
 
 @pytest.fixture
@@ -274,7 +277,7 @@ def test_status_active_without_recorded_settings(fake: Fake) -> None:
         # Added later, at the end, as ro-root(8) promises.
         "upper_used_percent", "upper_warn_percent", "upper_usage", "protect_device",
         "lower_device_read_only", "kernel", "initrd_payload", "initrd_check",
-        "medium", "cmdline_overridden", "chroot",
+        "medium", "cmdline_overridden", "chroot", "setup_seconds",
     ]  # fmt: skip
     assert data["reason"] == 'over /dev/vda "quoted" \\ back'
     assert data["state"] == "active" and data["active"] is True
@@ -655,13 +658,7 @@ def test_two_execs_started_together_take_turns(fake: Fake) -> None:
             subprocess.Popen(
                 ["dash", "-c", fake.script(), "ro-root", "exec", "sh", "-c", script],
                 cwd=fake.tmp,
-                env={
-                    "PATH": "/usr/bin:/bin",
-                    "FAKE_DIR": str(fake.tmp),
-                    "FAKE_TABLE": str(fake.table),
-                    "FAKE_CALLS": str(fake.calls),
-                    "FAKE_SYSBLOCK": str(fake.tmp / "sys"),
-                },
+                env=fake.env(),
                 stderr=subprocess.DEVNULL,
             )
             for _ in range(2)
@@ -911,13 +908,7 @@ def test_exec_with_a_dead_pipe_still_closes_the_window(fake: Fake) -> None:
     proc = subprocess.run(
         ["dash", "-c", fake.script(), "ro-root", "exec", "sh", "-c", "echo x >made"],
         cwd=fake.tmp,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "FAKE_DIR": str(fake.tmp),
-            "FAKE_TABLE": str(fake.table),
-            "FAKE_CALLS": str(fake.calls),
-            "FAKE_SYSBLOCK": str(fake.tmp / "sys"),
-        },
+        env=fake.env(),
         stdout=write_end,
         stderr=write_end,
         check=False,
@@ -1005,7 +996,7 @@ def test_status_json_stays_valid_with_invalid_utf8(fake: Fake) -> None:
     proc = subprocess.run(
         ["dash", "-c", fake.script(), "ro-root", "status", "--json"],
         cwd=fake.tmp,
-        env={"PATH": "/usr/bin:/bin", "FAKE_DIR": str(fake.tmp), "FAKE_CALLS": str(fake.calls)},
+        env=fake.env(),
         capture_output=True,
         check=False,
     )

@@ -194,7 +194,7 @@ def test_purge_without_initscripts_leaves_no_file_diversion_or_debconf_entry(
     assert_installed_state(root, initscripts=False)
     owned = root.sh("dpkg-query -L ro-root").stdout.split()
     files = [path for path in owned if not root.file(path).is_dir()]
-    assert "/usr/share/initramfs-tools/scripts/ro-root-functions" in files
+    assert "/usr/lib/ro-root/boot.sh" in files
     root.sh("apt-get purge -y ro-root")
     assert_plain_state(root, initscripts=False)
     assert [

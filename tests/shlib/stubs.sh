@@ -1,4 +1,4 @@
-# Stubs for sourcing scripts/ro-root-functions outside an initramfs.
+# Stubs for sourcing lib/boot.sh (and the rest of the core) outside an initramfs.
 # initramfs-tools' logging, honouring quiet as scripts/functions does.
 log_success_msg() { [ "${quiet-}" = y ] || printf 'Success: %s\n' "$*"; }
 log_warning_msg() { [ "${quiet-}" = y ] || printf 'Warning: %s\n' "$*"; }

@@ -445,7 +445,7 @@ class Upgrade:
                     unpacked,
                 ]
             )
-            functions = list(unpacked.rglob("scripts/ro-root-functions"))
+            functions = list(unpacked.rglob("usr/lib/ro-root/boot.sh"))
             self.initrd_has_b = bool(functions) and B_MARK in functions[0].read_text()
             shutil.rmtree(unpacked)
         self.fsck = e2fsck(self.image.disk)
@@ -460,7 +460,7 @@ def interrupted_upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFact
     tree = copy_source(work / "src")
     version_a = ro_root_deb.name.split("_")[1]
     add_changelog_entry(tree, f"{version_a}+b1")
-    functions = tree / "scripts/ro-root-functions"
+    functions = tree / "lib/boot.sh"
     functions.write_text(functions.read_text() + B_MARK + "\n")
     deb_b = build_deb(work / "dist", tree)
     try:

@@ -118,7 +118,7 @@ def test_install_puts_the_payload_in_both_kernels_initrds(two_kernel_image: vm.I
     assert len(kernels) == 2, [k.version for k in kernels]
     for kernel in kernels:
         assert kernel.has_payload, f"initrd of {kernel.version} lacks ro-root ({kernel.initrd})"
-        assert "scripts/ro-root-functions" in kernel.initrd_files
+        assert "usr/lib/ro-root/boot.sh" in kernel.initrd_files
 
 
 def test_older_kernel_boots_read_only_too(removal: Removal) -> None:
