@@ -252,3 +252,47 @@ def test_missing_machine_id_and_ssh_host_keys_are_warned_at_install(root: Root, 
     root.file("/etc/ssh/ssh_host_ed25519_key").write_text("")
     out = root.sh("dpkg-reconfigure -fnoninteractive ro-root").stderr
     assert "warning" not in out
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        'enabled = no\ndata_mounts = "LABEL=data:/var/lib/app"\n',
+        "enabled=no \ndata_mounts='LABEL=data:/var/lib/app'  \n",
+        'enabled\t=\tno\r\ndata_mounts="LABEL=data:/var/lib/app"\r\n',
+    ],
+)
+def test_admin_edits_in_any_form_the_boot_accepts_survive_reconfigure(
+    root: Root, deb: Path, edits: str
+) -> None:
+    # Issue 12, defect 1: postinst did not recognise these lines and appended enabled=yes and
+    # data_mounts="", turning the overlay back on and dropping the data mount at the next boot.
+    root.install(deb)
+    text = "".join(
+        line
+        for line in root.file(CONF).read_text().splitlines(keepends=True)
+        if not line.startswith(("enabled=", "data_mounts="))
+    )
+    root.file(CONF).write_text(text + edits)
+    root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+    lines = root.file(CONF).read_text().splitlines()
+    assert [line for line in lines if line.startswith("enabled")] == ["enabled=no"]
+    assert [line for line in lines if line.startswith("data_mounts")] == [
+        'data_mounts="LABEL=data:/var/lib/app"'
+    ]
+    assert root.debconf()["ro-root/enabled"] == "false"
+    assert root.debconf()["ro-root/data_mounts"] == "LABEL=data:/var/lib/app"
+
+
+def test_reconfigure_writes_a_symlinked_config_where_it_points_and_keeps_its_mode(
+    root: Root, deb: Path
+) -> None:
+    root.install(deb)
+    root.sh("mkdir -p /srv/conf && mv /etc/ro-root.conf /srv/conf/ro-root.conf")
+    root.sh("chmod 0600 /srv/conf/ro-root.conf && ln -s /srv/conf/ro-root.conf /etc/ro-root.conf")
+    root.preseed("ro-root ro-root/size string 25%\n")
+    root.sh("dpkg-reconfigure -fnoninteractive ro-root")
+    assert root.file(CONF).is_symlink()
+    target = root.file("/srv/conf/ro-root.conf")
+    assert "size=25%" in target.read_text().splitlines()
+    assert target.stat().st_mode & 0o777 == 0o600
