@@ -188,7 +188,7 @@ def test_two_execs_started_together_take_turns(core: CoreImage) -> None:
     if "ro" not in boot.facts.get("cmd_turns_ro_after", "").split(","):
         problems.append(f"/ro after the two: {boot.facts.get('cmd_turns_ro_after')!r}")
     if "waiting for it to finish" not in "\n".join(boot.numbered("cmd_turn_out")):
-        problems.append("the second exec did not say that it waits")
+        problems.append("neither exec said that it waits for the other")
     vmtest.expect(boot, problems, "two exec windows")
 
 
