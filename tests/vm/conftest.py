@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ro_root import vm
 from ro_root.proc import run
+from testbed import images
 
 RecordProperty = Callable[[str, Any], None]
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session", autouse=True)
 def vm_host() -> None:
     """A host that cannot boot the images fails the VM tests loudly: never a skip."""
-    problems = vm.check_host()
+    problems = images.check_host()
     if problems:
         pytest.fail("VM tests cannot run on this host:\n  " + "\n  ".join(problems), pytrace=False)
 
