@@ -15,6 +15,8 @@ Booting an image is `testbed.qemu`'s part.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -190,6 +192,43 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def disk_digest(path: Path) -> str:
+    """A sha256 of the sparse disk image PATH that reads only its data, not its holes.
+
+    It covers the file's size, where each data extent lies and its bytes; a hole reads as
+    zeros and stays a hole until something writes into it. So two digests of one file are
+    equal only if its content is: a read-only boot that wrote nothing leaves the digest as it
+    was, and any write changes it, even one of zeros into a hole (a stricter proof than a
+    sha256 of every byte, never a looser one). A 3 GiB test image holds about 0.9 GiB of data:
+    this reads a third of what file_sha256() reads.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        descriptor = stream.fileno()
+        size = os.fstat(descriptor).st_size
+        digest.update(f"size {size}\n".encode())
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(descriptor, offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # nothing but a hole up to the end
+                    break
+                raise
+            end = os.lseek(descriptor, start, os.SEEK_HOLE)
+            digest.update(f"data {start} {end}\n".encode())
+            stream.seek(start)
+            left = end - start
+            while left:
+                chunk = stream.read(min(left, 4 * 1024 * 1024))
+                if not chunk:
+                    die(f"{path}: shorter than its data extents say (changed while read?)")
+                digest.update(chunk)
+                left -= len(chunk)
+            offset = end
+    return digest.hexdigest()
+
+
 # --- 1. base tarball -----------------------------------------------------------------------
 
 
@@ -246,6 +285,29 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
         return target
     require("mmdebstrap", "mmdebstrap")
     cache.mkdir(parents=True, exist_ok=True)
+    # Test runs in parallel (pytest-xdist workers, other checkouts) build a missing tarball
+    # once: the others wait for it.
+    with _locked(cache / f".{family}.lock"):
+        if target.is_file():
+            log.info("base image: %s (built meanwhile by another run)", target)
+            return target
+        _build_base_tarball(spec, family, target)
+    return target
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file PATH (created) for the duration, waiting for it."""
+    with path.open("a") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def _build_base_tarball(spec: ImageSpec, family: str, target: Path) -> None:
+    cache = target.parent
     partial = cache / f".{target.stem}.{os.getpid()}.partial.tar"
     started = time.monotonic()
     log.info("base image: building %s with mmdebstrap", target.name)
@@ -264,7 +326,6 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
             log.info("base image: removing outdated %s", stale)
             stale.unlink(missing_ok=True)
     log.info("base image: built in %.0f s", time.monotonic() - started)
-    return target
 
 
 def build_tarball(spec: ImageSpec, output: Path, extra: Sequence[str]) -> Path:

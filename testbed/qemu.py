@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -74,6 +75,16 @@ class BootResult:
 # --- boot ----------------------------------------------------------------------------------
 
 
+def guest_cpus() -> int:
+    """vCPUs for one guest: the host's CPUs shared among the guests that boot at once.
+
+    Under pytest-xdist (make check) each worker boots one guest at a time; two guests of one
+    vCPU each on two cores boot more per minute than one guest of two (docs/testing-times.md).
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def qemu_argv(
     image: Image,
     cmdline: str,
@@ -91,7 +102,7 @@ def qemu_argv(
         "-accel", "tcg,thread=multi",
         "-cpu", "max",
         "-m", "1024",
-        "-smp", "2",
+        "-smp", str(guest_cpus()),
         "-no-reboot",
         "-nic", "none",
         "-drive", f"file={image.disk},format=raw,if=virtio",

@@ -220,3 +220,55 @@ def test_run_until_passes_input_and_still_times_out() -> None:
     assert result.stdout == "data\n"
     with pytest.raises(UserError, match=r"timed out after 0\.3 s"):
         proc.run_until(["sleep", "30"], lambda: False, timeout=0.3, poll=0.05)
+
+
+# --- images.disk_digest(): the proof that a read-only boot wrote nothing ---------------------
+
+
+def sparse_disk(path: Path) -> Path:
+    """A 64 MiB sparse file with data at 1 MiB and at 40 MiB, holes elsewhere."""
+    with path.open("wb") as stream:
+        stream.truncate(64 * 1024 * 1024)
+        stream.seek(1024 * 1024)
+        stream.write(b"superblock" * 1000)
+        stream.seek(40 * 1024 * 1024)
+        stream.write(b"inode table" * 1000)
+    return path
+
+
+def rewrite(path: Path, offset: int, data: bytes) -> None:
+    with path.open("r+b") as stream:
+        stream.seek(offset)
+        stream.write(data)
+
+
+def test_disk_digest_is_stable_and_sees_any_change_of_content(tmp_path: Path) -> None:
+    disk = sparse_disk(tmp_path / "disk.img")
+    first = images.disk_digest(disk)
+    assert images.disk_digest(disk) == first
+    rewrite(disk, 40 * 1024 * 1024 + 5, b"X")  # one byte in a data extent
+    assert images.disk_digest(disk) != first
+    rewrite(disk, 40 * 1024 * 1024 + 5, b" ")  # put back: the same content again
+    assert images.disk_digest(disk) == first
+    rewrite(disk, 20 * 1024 * 1024, b"new file")  # in a hole
+    assert images.disk_digest(disk) != first
+
+
+def test_disk_digest_sees_zeros_written_into_a_hole_and_a_changed_size(tmp_path: Path) -> None:
+    disk = sparse_disk(tmp_path / "disk.img")
+    first = images.disk_digest(disk)
+    rewrite(disk, 20 * 1024 * 1024, bytes(4096))
+    assert images.disk_digest(disk) != first
+    other = sparse_disk(tmp_path / "other.img")
+    assert images.disk_digest(other) == first
+    with other.open("r+b") as stream:
+        stream.truncate(65 * 1024 * 1024)
+    assert images.disk_digest(other) != first
+
+
+def test_disk_digest_of_a_file_of_holes_only(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.img"
+    with empty.open("wb") as stream:
+        stream.truncate(8 * 1024 * 1024)
+    assert images.disk_digest(empty) == images.disk_digest(empty)
+    assert images.disk_digest(empty) != images.disk_digest(sparse_disk(tmp_path / "d.img"))

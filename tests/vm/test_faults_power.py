@@ -108,14 +108,14 @@ class PowerImage(vmtest.Steps):
         )
 
     def _session_cut(self) -> qemu.BootResult:
-        self.sha["before"] = images.file_sha256(self.image.disk)
+        self.sha["before"] = images.disk_digest(self.image.disk)
         result = self._boot("fault-session-cut", cut_at=CUT)
-        self.sha["after-cut"] = images.file_sha256(self.image.disk)
+        self.sha["after-cut"] = images.disk_digest(self.image.disk)
         return result
 
     def _unplug(self) -> qemu.BootResult:
         result = self._boot("fault-data-unplug", expect="active")
-        self.sha["after-next-boot"] = images.file_sha256(self.image.disk)
+        self.sha["after-next-boot"] = images.disk_digest(self.image.disk)
         return result
 
     def _apt_cut(self) -> qemu.BootResult:
