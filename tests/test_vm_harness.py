@@ -13,6 +13,7 @@ import pytest
 
 from ro_root.errors import UserError
 from testbed import images, proc, qemu
+from testbed.images import DIGEST_CHUNK
 
 EARLY = "[    1.15] clocksource: Switched to clocksource hpet\n"
 HANDOFF = EARLY + f"[    6.35] {qemu.KERNEL_HANDOFF}\nLoading, please wait...\n"
@@ -254,16 +255,29 @@ def test_disk_digest_is_stable_and_sees_any_change_of_content(tmp_path: Path) ->
     assert images.disk_digest(disk) != first
 
 
-def test_disk_digest_sees_zeros_written_into_a_hole_and_a_changed_size(tmp_path: Path) -> None:
+def test_disk_digest_is_the_content_not_the_file_systems_map_of_it(tmp_path: Path) -> None:
+    """Zeros written into a hole, or an unwritten (preallocated) extent read into the page
+    cache, turn a hole into "data" for SEEK_DATA without changing a byte."""
     disk = sparse_disk(tmp_path / "disk.img")
     first = images.disk_digest(disk)
     rewrite(disk, 20 * 1024 * 1024, bytes(4096))
-    assert images.disk_digest(disk) != first
+    assert images.disk_digest(disk) == first
+    with disk.open("r+b") as stream:
+        os.posix_fallocate(stream.fileno(), 30 * 1024 * 1024, 1024 * 1024)
+    assert images.disk_digest(disk) == first
     other = sparse_disk(tmp_path / "other.img")
-    assert images.disk_digest(other) == first
-    with other.open("r+b") as stream:
-        stream.truncate(65 * 1024 * 1024)
+    rewrite(other, 1024 * 1024, bytes(DIGEST_CHUNK * 3))  # the first data, zeroed
     assert images.disk_digest(other) != first
+
+
+def test_disk_digest_equals_for_equal_content_and_sees_a_changed_size(tmp_path: Path) -> None:
+    disk = sparse_disk(tmp_path / "disk.img")
+    dense = tmp_path / "dense.img"
+    dense.write_bytes(disk.read_bytes())  # the same bytes, no holes
+    assert images.disk_digest(dense) == images.disk_digest(disk)
+    with dense.open("r+b") as stream:
+        stream.truncate(65 * 1024 * 1024)
+    assert images.disk_digest(dense) != images.disk_digest(disk)
 
 
 def test_disk_digest_of_a_file_of_holes_only(tmp_path: Path) -> None:
