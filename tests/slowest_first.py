@@ -16,10 +16,10 @@ import pytest
 
 # Slowest first, as measured (docs/testing-times.md).
 SLOWEST_FIRST = (
-    "vm/test_on_device.py",
-    "vm/test_faults_power.py",
-    "vm/test_lifecycle.py",
-    "vm/test_config.py",
+    "vm/test_lifecycle.py",  # two images; apt-get remove rebuilds two initrds in the guest
+    "vm/test_config.py",  # two images, ten boots
+    "vm/test_on_device.py",  # two boots rebuild the initrd in the guest
+    "vm/test_faults_power.py",  # two images, an offline upgrade
     "vm/test_faults_product.py",
     "vm/test_boot_bookworm.py",
     "vm/test_boot_bookworm_sysvinit.py",
