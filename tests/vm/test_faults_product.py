@@ -394,6 +394,7 @@ def test_corrupted_upper_and_data_devices_are_refused_loudly_and_not_written(
 PAYLOAD_FILES = (
     "usr/share/initramfs-tools/hooks/ro-root",
     "usr/share/initramfs-tools/scripts/init-bottom/ro-root",
+    "usr/share/initramfs-tools/scripts/local-premount/ro-root",
     "usr/share/initramfs-tools/scripts/ro-root-functions",
 )
 
