@@ -34,6 +34,8 @@ LOG_TAIL_LINES = 40
 # "clocksource: Switched to clocksource hpet": boot() retries such a stall.
 KERNEL_HANDOFF = "Run /init as init process"
 KERNEL_STALL_ATTEMPTS = 2
+# What the kernel prints when it panics.
+KERNEL_PANIC = "Kernel panic - not syncing"
 # A stall is recognised by the silence: before /init the kernel prints a line at least every
 # few seconds (the longest gap seen here, unpacking a 35 MB initrd, is about 3 s), so a guest
 # that printed nothing for this long before the handoff is killed and booted again instead
@@ -149,7 +151,8 @@ def kernel_stalled(text: str) -> bool:
     """True if the serial log ends before the kernel handed over to the initramfs.
 
     Until that line nothing of the image has run (the kernel has not even mounted the root),
-    so a hang there is the emulator's or the kernel's, never the product's: boot() retries it.
+    so a hang or a panic there is the emulator's or the kernel's, never the product's: boot()
+    retries it.
     """
     return KERNEL_HANDOFF not in text
 
@@ -257,14 +260,19 @@ def boot(
         seconds = time.monotonic() - started
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
         stall = (timed_out or watch.stalled) and kernel_stalled(text)
-        if not stall or attempt == KERNEL_STALL_ATTEMPTS:
+        # A panic before /init: under TCG on a loaded host the kernel's timer check can fail
+        # ("IO-APIC + timer doesn't work!", seen once in a run of two guests on two cores
+        # beside other VM runs); panic=-1 and -no-reboot make qemu exit 0 right away.
+        panic = not stall and kernel_stalled(text) and KERNEL_PANIC in text
+        if not (stall or panic) or attempt == KERNEL_STALL_ATTEMPTS:
             break
         stalled = log_path.with_name(f"stalled-{attempt}-{log_path.name}")
         log_path.replace(stalled)
         log.warning(
-            "boot: the guest kernel stalled before it started /init, so before any ro-root "
-            "code ran (an emulator hang under TCG); booting again (attempt %d of %d); "
-            "stalled log: %s",
+            "boot: the guest kernel %s before it started /init, so before any ro-root code "
+            "ran (the emulator's or the kernel's trouble under TCG); booting again (attempt "
+            "%d of %d); its log: %s",
+            "panicked" if panic else "stalled",
             attempt + 1,
             KERNEL_STALL_ATTEMPTS,
             stalled,

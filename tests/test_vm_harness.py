@@ -98,6 +98,30 @@ def test_an_early_exit_without_a_hang_is_not_retried(
     assert len(calls) == 1
 
 
+PANIC = EARLY + "[    0.04] Kernel panic - not syncing: IO-APIC + timer doesn't work!\n"
+
+
+def test_a_kernel_panic_before_init_is_booted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_qemu(monkeypatch, [f"ok|{PANIC}", f"ok|{PROBED}"])
+    result = boot(tmp_path)()
+    assert len(calls) == 2
+    assert result.facts == {"rorootstate": "active"}
+    assert (tmp_path / "stalled-1-boot-01-expect-active.log").read_text() == PANIC
+
+
+def test_a_kernel_panic_after_init_started_is_never_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From /init on, a panic may be ro-root's (or the outcome a panic policy expects)."""
+    late = HANDOFF + "Kernel panic - not syncing: Attempted to kill init!\n"
+    calls = fake_qemu(monkeypatch, [f"ok|{late}", f"ok|{PROBED}"])
+    with pytest.raises(UserError, match="no complete probe report"):
+        boot(tmp_path)()
+    assert len(calls) == 1
+
+
 def test_a_kernel_silent_before_init_is_killed_and_booted_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
