@@ -5,7 +5,7 @@
 #   make check   every test: unit, linters, lintian, piuparts and VM boots
 #                (also writes docs/reliability.md from the fault tests' results)
 #   make check-faults   only the fault-injection boots, and docs/reliability.md
-#   make test    the quick loop: everything but piuparts and VM boots
+#   make test    the quick loop: unit tests and linters, no VM boot and no chroot
 #   make demo    boot a small Debian image with ro-root on this terminal
 #   make bench   measure ro-root against overlayroot and a plain root in one run
 #                (bytes written, initrd growth, boot, build and hook time) and write
@@ -27,8 +27,14 @@ BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2 $(REPO
 VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core
 # The benchmark: images and boots, and a debhelper build to compare `make deb` with.
 BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) python3-venv debhelper build-essential util-linux
-TEST_DEBS  := $(BUILD_DEBS) $(REPO_DEBS) $(VM_DEBS) python3-venv dash shellcheck faketime \
-	piuparts gpgv util-linux man-db groff-base
+# make test (no boot, no chroot): what the unit tests and linters run, and nothing more.
+QUICK_DEBS := $(BUILD_DEBS) python3-venv dash shellcheck faketime gpgv man-db groff-base
+TEST_DEBS  := $(QUICK_DEBS) $(VM_DEBS) piuparts util-linux
+# make check runs the suite on this many pytest-xdist workers, each taking whole test modules
+# (slowest first, tests/slowest_first.py) and booting one guest at a time with the host's
+# CPUs shared out among them (docs/testing-times.md).
+CHECK_JOBS ?= 2
+XDIST      := -n $(CHECK_JOBS) --dist loadfile --no-loadscope-reorder
 
 # apt-ensure PACKAGES: install whatever of PACKAGES is missing (one apt run).
 define apt-ensure
@@ -42,7 +48,8 @@ define apt-ensure
 	fi
 endef
 
-.PHONY: deb check check-faults test demo bench clean build-deps test-deps demo-deps bench-deps
+.PHONY: deb check check-faults test demo bench clean build-deps test-deps quick-deps demo-deps \
+	bench-deps
 
 deb: build-deps
 	$(PYTHON) build.py deb
@@ -50,16 +57,16 @@ deb: build-deps
 # The JUnit XML of the run is what docs/reliability.md is made from, pass or fail.
 check: test-deps $(VENV)/.test-deps
 	@mkdir -p build
-	$(VPY) -m pytest -m "" --junitxml=build/check.xml tests; status=$$?; \
+	$(VPY) -m pytest -m "" $(XDIST) --junitxml=build/check.xml tests; status=$$?; \
 	$(VPY) tests/report_faults.py build/check.xml && exit $$status
 
 check-faults: test-deps $(VENV)/.test-deps
 	@mkdir -p build
-	$(VPY) -m pytest -m fault --junitxml=build/faults.xml tests/vm; status=$$?; \
+	$(VPY) -m pytest -m fault $(XDIST) --junitxml=build/faults.xml tests/vm; status=$$?; \
 	$(VPY) tests/report_faults.py build/faults.xml && exit $$status
 
-test: test-deps $(VENV)/.test-deps
-	$(VPY) -m pytest tests
+test: quick-deps $(VENV)/.test-deps
+	$(VPY) -m pytest $(XDIST) tests
 
 demo: demo-deps
 	$(PYTHON) build.py demo
@@ -73,6 +80,9 @@ build-deps:
 
 test-deps:
 	$(call apt-ensure,$(TEST_DEBS))
+
+quick-deps:
+	$(call apt-ensure,$(QUICK_DEBS))
 
 demo-deps:
 	$(call apt-ensure,$(BUILD_DEBS) $(VM_DEBS))

@@ -34,15 +34,23 @@ from bench.measure import (
     parse_initrd_listing,
     slow_jobs,
 )
-from ro_root import vm
 from ro_root.changelog import read_changelog
 from ro_root.errors import UserError, die
 from ro_root.proc import require, run
+from testbed.images import (
+    PAYLOAD_IN_INITRD,
+    Image,
+    ImageSpec,
+    check_host,
+    file_sha256,
+    loop_mounted,
+    prepare_image,
+)
 
 log = logging.getLogger("ro-root")
 
 REPO = Path(__file__).resolve().parent.parent
-SPEC = vm.ImageSpec(busybox=True)
+SPEC = ImageSpec(busybox=True)
 OVERLAYROOT_CONF = b'overlayroot="tmpfs"\n'
 TASK = ("rorootest.task=bench-write",)
 CHROOT_ENV = {
@@ -99,7 +107,7 @@ def measure_builds(workdir: Path, reps: int, results: dict[str, Any]) -> Path:
 # --- images, initrds -------------------------------------------------------------------------
 
 
-def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[str, vm.Image]:
+def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[str, Image]:
     debs_dir = workdir / "debs"
     debs_dir.mkdir(exist_ok=True)
     for old in debs_dir.glob("overlayroot_*.deb"):
@@ -113,18 +121,18 @@ def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[st
         ["dpkg-deb", "-f", deb, "Version"], capture=True
     ).stdout.strip()
     images = {
-        "plain": vm.prepare_image(SPEC, [], workdir / "plain"),
-        "overlayroot": vm.prepare_image(
+        "plain": prepare_image(SPEC, [], workdir / "plain"),
+        "overlayroot": prepare_image(
             SPEC,
             [overlayroot_deb],
             workdir / "overlayroot",
             files={"etc/overlayroot.conf": OVERLAYROOT_CONF},
         ),
-        "ro-root": vm.prepare_image(SPEC, [deb], workdir / "ro-root"),
+        "ro-root": prepare_image(SPEC, [deb], workdir / "ro-root"),
     }
     has = {
         v: {
-            "ro-root": vm.PAYLOAD_IN_INITRD in image.initrd_files,
+            "ro-root": PAYLOAD_IN_INITRD in image.initrd_files,
             "overlayroot": "scripts/init-bottom/overlayroot" in image.initrd_files,
         }
         for v, image in images.items()
@@ -184,9 +192,9 @@ def variant_problems(variant: str, facts: dict[str, str]) -> list[str]:
 
 
 def measure_boots(
-    images: dict[str, vm.Image], boots: int, timeout: float, results: dict[str, Any]
+    images: dict[str, Image], boots: int, timeout: float, results: dict[str, Any]
 ) -> None:
-    results["sha256_before"] = {v: vm.file_sha256(i.disk) for v, i in images.items()}
+    results["sha256_before"] = {v: file_sha256(i.disk) for v, i in images.items()}
     written: dict[str, list[int]] = {v: [] for v in VARIANTS}
     seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
     observed: dict[str, set[str]] = {v: set() for v in VARIANTS}
@@ -215,7 +223,7 @@ def measure_boots(
                 f", ro-root {done.facts['rorootstate']}"
             )
         log.info("bench: boots, round %d of %d: %s", number, boots, seconds)
-    results["sha256_after"] = {v: vm.file_sha256(i.disk) for v, i in images.items()}
+    results["sha256_after"] = {v: file_sha256(i.disk) for v, i in images.items()}
     results["wr_bytes"] = written
     results["boot_seconds"] = seconds
     results["fsck_root_boots"] = fsck_root
@@ -254,14 +262,14 @@ def hook_runs(times: Path, since: int) -> list[float]:
     return [float(end) - float(start) for start, end in (x.split() for x in lines[since:])]
 
 
-def measure_hooks(images: dict[str, vm.Image], reps: int, results: dict[str, Any]) -> None:
+def measure_hooks(images: dict[str, Image], reps: int, results: dict[str, Any]) -> None:
     """update-initramfs -u in a chroot of each image: the whole run (all variants), and the
     run time of the variant's own hook within it (overlayroot and ro-root)."""
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     own: dict[str, list[float]] = {v: [] for v in OWN_HOOKS}
     with ExitStack() as stack:
         roots = {
-            v: stack.enter_context(vm.loop_mounted(image.disk, image.directory / "mnt"))
+            v: stack.enter_context(loop_mounted(image.disk, image.directory / "mnt"))
             for v, image in images.items()
         }
         hooks = {
@@ -311,7 +319,7 @@ def _load() -> str:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    problems = vm.check_host()
+    problems = check_host()
     if problems:
         die("; ".join(problems))
     started = time.monotonic()

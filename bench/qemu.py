@@ -1,9 +1,9 @@
-"""One benchmark boot: vm.qemu_argv plus a QMP socket, so that the root disk's block
+"""One benchmark boot: qemu_argv plus a QMP socket, so that the root disk's block
 statistics can be read after the guest has powered off and before qemu exits.
 
 qemu runs with -no-shutdown: the guest's poweroff stops the machine instead of ending qemu.
 The bench waits for QMP's SHUTDOWN event, asks for query-blockstats, then quits qemu.
-vm.boot(), which the test suites use, is not involved and keeps its behaviour.
+qemu.boot(), which the test suites use, is not involved and keeps its behaviour.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import root_wr_bytes
-from ro_root import vm
 from ro_root.errors import UserError, die
 from ro_root.proc import run
+from testbed import images
+from testbed.qemu import BASE_CMDLINE, parse_probe, qemu_argv
 
 log = logging.getLogger("ro-root")
 
-# The root disk is the first -drive if=virtio of vm.qemu_argv.
+# The root disk is the first -drive if=virtio of qemu_argv.
 ROOT_DEVICE = "virtio0"
 
 
@@ -94,15 +95,15 @@ class BenchBoot:
     seconds: float
 
 
-def boot(image: vm.Image, append: tuple[str, ...], name: str, timeout: float) -> BenchBoot:
+def boot(image: images.Image, append: tuple[str, ...], name: str, timeout: float) -> BenchBoot:
     """Boot IMAGE once; stop with the log's tail if the probe did not report."""
-    cmdline = " ".join((*vm.BASE_CMDLINE, *append))
+    cmdline = " ".join((*BASE_CMDLINE, *append))
     log_path = image.directory / f"{name}.log"
     qmp_path = image.directory / f"{name}.qmp"
     log_path.unlink(missing_ok=True)
     qmp_path.unlink(missing_ok=True)
     argv = [
-        *vm.qemu_argv(image, cmdline, log_path),
+        *qemu_argv(image, cmdline, log_path),
         "-no-shutdown",
         "-qmp",
         f"unix:{qmp_path},server=on,wait=off",
@@ -135,7 +136,7 @@ def boot(image: vm.Image, append: tuple[str, ...], name: str, timeout: float) ->
     seconds = time.monotonic() - started
     qmp_path.unlink(missing_ok=True)
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    parsed = vm.parse_probe(text)
+    parsed = parse_probe(text)
     if wr_bytes is None or parsed is None:
         tail = "\n".join(text.replace("\r", "").splitlines()[-30:])
         die(

@@ -210,7 +210,7 @@ def markdown(
         f"Measured on {results['date']} in one run of `make bench` "
         f"({results['wall_seconds'] / 60:.0f} min), all three variants made from the same "
         "base image: Debian 12 (bookworm) minbase with systemd and busybox "
-        "(busybox so that overlayroot works), the probe of `ro_root/vmfiles/`, and then",
+        "(busybox so that overlayroot works), the probe of `testbed/vmfiles/`, and then",
         "",
         "- **plain**: nothing more; the root is the ext4 disk, mounted read-write;",
         f"- **overlayroot**: Debian's `overlayroot` {results['overlayroot_version']} "

@@ -181,11 +181,13 @@ def _preseed(args: argparse.Namespace) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ro_root import vm  # only the demo needs the VM harness
+    # Only the demo needs the test bed, which is not part of the builder.
+    from testbed import qemu
+    from testbed.images import ImageSpec
 
     deb = build_deb(SOURCE, SOURCE / "dist")
-    spec = vm.ImageSpec(suite=args.suite, init=args.init, busybox=args.busybox, probe=False)
-    return vm.demo([deb], spec, append=args.append)
+    spec = ImageSpec(suite=args.suite, init=args.init, busybox=args.busybox, probe=False)
+    return qemu.demo([deb], spec, append=args.append)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ro_root import vm
+from testbed import images
 
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
@@ -111,7 +111,7 @@ def unpack_test_root(tree: Path, *, machine_id: bool = False) -> None:
     for program in ("mmdebstrap", "tar"):
         if shutil.which(program) is None:
             pytest.fail(f"{program} is not installed (make check installs it)")
-    tarball = vm.base_tarball(vm.ImageSpec())
+    tarball = images.base_tarball(images.ImageSpec())
     subprocess.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(tarball)], check=True)
     shutil.copyfile("/etc/resolv.conf", tree / "etc/resolv.conf")
     (tree / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,18 +241,22 @@ def test_unknown_mode_warns_and_keeps_the_default(boot: Boot) -> None:
     )
 
 
-def test_hostile_command_line_is_data_not_code(boot: Boot, tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    (tmp_path / "globme").write_text("")
-    values = parse(
-        boot,
-        f"ro-root=$(touch${{IFS}}{marker}) ro-root=`touch {marker}` ro-root=;touch {marker} "
-        f"ro-root={tmp_path}/* ro-root='quoted\"",
-    )
-    assert not marker.exists()
+def test_hostile_command_line_is_data_not_code(boot: Boot) -> None:
+    # A short directory: warnings quote at most 80 characters of a value, and pytest's
+    # tmp_path (longer under pytest-xdist) would push the glob past them.
+    with tempfile.TemporaryDirectory(prefix="rr-", dir="/tmp") as name:
+        tmp = Path(name)
+        marker = tmp / "pwned"
+        (tmp / "globme").write_text("")
+        values = parse(
+            boot,
+            f"ro-root=$(touch${{IFS}}{marker}) ro-root=`touch {marker}` ro-root=;touch {marker} "
+            f"ro-root={tmp}/* ro-root='quoted\"",
+        )
+        assert not marker.exists()
     assert values["MODE"] == "tmpfs"
     # The glob reached the warning literally: it was not expanded.
-    assert f"'ro-root={tmp_path}/*'" in values["out"]
+    assert f"'ro-root={tmp}/*'" in values["out"]
     assert "globme" not in values["out"]
 
 

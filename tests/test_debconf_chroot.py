@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import REPO, build_deb, chroot_sh, run_build, unpack_test_root
 
-from ro_root import vm
+from testbed import images
 
 pytestmark = pytest.mark.chroot
 
@@ -77,7 +77,7 @@ def root(tmp_path: Path) -> Iterator[Root]:
     tree.mkdir()
     # A system that has been booted once has its machine ID.
     unpack_test_root(tree, machine_id=True)
-    with vm.chroot_mounts(tree):
+    with images.chroot_mounts(tree):
         yield Root(tree)
     shutil.rmtree(tree)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support import add_changelog_entry, build_deb, chroot_sh, copy_source, unpack_test_root
 
-from ro_root import vm
+from testbed import images
 
 PAYLOAD = "usr/share/initramfs-tools/scripts/init-bottom/ro-root"  # as lsinitramfs lists it
 HOOKED = "scripts/init-bottom/ro-root"
@@ -72,7 +72,7 @@ def root(tmp_path: Path) -> Iterator[Root]:
     tree = tmp_path / "root"
     tree.mkdir()
     unpack_test_root(tree)
-    with vm.chroot_mounts(tree):
+    with images.chroot_mounts(tree):
         chroot = Root(tree)
         # A second, older kernel: a copy of the real one under a lower version.
         (real,) = chroot.kernels()

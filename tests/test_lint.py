@@ -33,10 +33,10 @@ SHELL_FILES = (
     "libexec/motd.sh",
     "sbin/ro-root",
     "tests/shlib/stubs.sh",
-    "ro_root/vmfiles/customize.sh",
-    "ro_root/vmfiles/policy-rc.d",
-    "ro_root/vmfiles/rc.local",
-    "ro_root/vmfiles/ro-root-probe",
+    "testbed/vmfiles/customize.sh",
+    "testbed/vmfiles/policy-rc.d",
+    "testbed/vmfiles/rc.local",
+    "testbed/vmfiles/ro-root-probe",
     "bench/hook-timer",
 )
 

@@ -31,7 +31,7 @@ from support import (
     unpack_test_root,
 )
 
-from ro_root import vm
+from testbed import images
 
 pytestmark = pytest.mark.chroot
 
@@ -144,7 +144,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     tree = tmp_path_factory.mktemp("client") / "root"
     tree.mkdir()
     unpack_test_root(tree, machine_id=True)
-    with vm.chroot_mounts(tree):
+    with images.chroot_mounts(tree):
         yield Client(tree)
     shutil.rmtree(tree)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ro_root import vm
 from ro_root.proc import run
+from testbed import images
 
 RecordProperty = Callable[[str, Any], None]
 
@@ -21,21 +21,28 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session", autouse=True)
 def vm_host() -> None:
     """A host that cannot boot the images fails the VM tests loudly: never a skip."""
-    problems = vm.check_host()
+    problems = images.check_host()
     if problems:
         pytest.fail("VM tests cannot run on this host:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def ro_root_deb() -> Path:
-    """The package under test: $RO_ROOT_DEB, or what `python3 build.py` builds now."""
+def ro_root_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package under test: $RO_ROOT_DEB, or what `python3 build.py deb` builds now.
+
+    Built into a directory of this test process: pytest-xdist workers build it each, and one
+    must not replace the file another is reading.
+    """
     given = os.environ.get("RO_ROOT_DEB")
     if given:
         path = Path(given).resolve()
         if not path.is_file():
             pytest.fail(f"RO_ROOT_DEB={given}: no such file", pytrace=False)
         return path
-    proc = run([sys.executable, "build.py"], check=False, capture=True, cwd=REPO)
+    out = tmp_path_factory.mktemp("dist")
+    proc = run(
+        [sys.executable, "build.py", "deb", "--out", out], check=False, capture=True, cwd=REPO
+    )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         pytest.fail(
@@ -45,8 +52,10 @@ def ro_root_deb() -> Path:
     path = Path(lines[-1])
     if not path.is_absolute():
         path = REPO / path
-    if not path.is_file() or path.suffix != ".deb":
-        pytest.fail(f"python3 build.py printed {lines[-1]!r}, not a .deb file", pytrace=False)
+    if not path.is_file() or path.suffix != ".deb" or path.parent != out:
+        pytest.fail(
+            f"python3 build.py printed {lines[-1]!r}, not a .deb file in {out}", pytrace=False
+        )
     return path
 
 

@@ -27,11 +27,11 @@ import pytest
 import vmtest
 from vmtest import Boot, BootSequence
 
-from ro_root import vm
+from testbed import images
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd", busybox=False)
+SPEC = images.ImageSpec(suite="bookworm", init="systemd", busybox=False)
 # A Raspberry Pi's command line (Debian's raspi-firmware): read-write, and fsck may repair.
 RW = ("rw", "fsck.repair=yes")
 # initramfs-tools' fsck hook puts fsck into the initrd for the root's type, which it finds by
@@ -52,21 +52,21 @@ BOOTS = {
 
 
 @pytest.fixture(scope="module")
-def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     return vmtest.prepare(
         SPEC, ro_root_deb, tmp_path_factory.mktemp("bookworm"), files_before=FSCK_IN_INITRD
     )
 
 
 @pytest.fixture(scope="module")
-def boots(image: vm.Image) -> BootSequence:
+def boots(image: images.Image) -> BootSequence:
     return BootSequence(image, BOOTS)
 
 
 # --- the image ------------------------------------------------------------------------------
 
 
-def test_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(image: vm.Image) -> None:
+def test_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(image: images.Image) -> None:
     # prepare_image() already refuses an image whose dpkg status lists busybox.
     problems = vmtest.image_problems(image)
     assert not problems, problems
@@ -143,7 +143,7 @@ def test_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
 # --- boots 3, 4 and 7: `rw fsck.repair=yes` on the kernel command line (issue 18) ----------------
 
 
-def test_initrd_has_fsck_for_the_root(image: vm.Image) -> None:
+def test_initrd_has_fsck_for_the_root(image: images.Image) -> None:
     # Otherwise the rw boots would prove nothing about the initramfs's fsck.
     files = image.initrd_files
     assert {"usr/sbin/fsck", "usr/sbin/e2fsck"} & files or {"sbin/fsck", "sbin/e2fsck"} & files, (

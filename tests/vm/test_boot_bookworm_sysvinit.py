@@ -27,11 +27,11 @@ import pytest
 import vmtest
 from vmtest import Boot, BootSequence
 
-from ro_root import vm
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="sysvinit", busybox=False)
+SPEC = images.ImageSpec(suite="bookworm", init="sysvinit", busybox=False)
 BOOTS = {
     "overlay": Boot((), expect="active"),
     "reboot": Boot((), expect="active"),
@@ -55,16 +55,16 @@ CHECKROOT_ERRORS = (
 
 
 @pytest.fixture(scope="module")
-def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     return vmtest.prepare(SPEC, ro_root_deb, tmp_path_factory.mktemp("sysvinit"))
 
 
 @pytest.fixture(scope="module")
-def boots(image: vm.Image) -> BootSequence:
+def boots(image: images.Image) -> BootSequence:
     return BootSequence(image, BOOTS, hash_disk=["overlay", "reboot", "policy-ro"])
 
 
-def checkroot_problems(boot: vm.BootResult) -> list[str]:
+def checkroot_problems(boot: qemu.BootResult) -> list[str]:
     """checkroot.sh is the wrapper, and the serial log has no checkroot error."""
     problems = vmtest.facts_differ(boot, checkroot=f"symlink {WRAPPER}")
     for line in boot.log.replace("\r", "").splitlines():
@@ -77,7 +77,7 @@ def checkroot_problems(boot: vm.BootResult) -> list[str]:
 
 
 def test_sysvinit_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(
-    image: vm.Image,
+    image: images.Image,
 ) -> None:
     problems = vmtest.image_problems(image)
     assert not problems, problems

@@ -20,11 +20,11 @@ import pytest
 import vmtest
 from vmtest import Boot, BootSequence
 
-from ro_root import vm
+from testbed import images
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="trixie", init="systemd", busybox=False)
+SPEC = images.ImageSpec(suite="trixie", init="systemd", busybox=False)
 BOOTS = {
     "overlay": Boot((), expect="active"),
     "reboot": Boot((), expect="active"),
@@ -33,17 +33,17 @@ BOOTS = {
 
 
 @pytest.fixture(scope="module")
-def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     return vmtest.prepare(SPEC, ro_root_deb, tmp_path_factory.mktemp("trixie"))
 
 
 @pytest.fixture(scope="module")
-def boots(image: vm.Image) -> BootSequence:
+def boots(image: images.Image) -> BootSequence:
     return BootSequence(image, BOOTS)
 
 
 def test_trixie_image_has_no_busybox_and_a_rebuilt_initrd_with_the_payload(
-    image: vm.Image,
+    image: images.Image,
 ) -> None:
     problems = vmtest.image_problems(image)
     assert not problems, problems

@@ -31,12 +31,12 @@ import pytest
 import vmtest
 from vmtest import Boot, BootSequence
 
-from ro_root import vm
 from ro_root.errors import UserError
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd")
+SPEC = images.ImageSpec(suite="bookworm", init="systemd")
 
 # The answers of an unattended installation (see `python3 build.py preseed`).
 PRESEED = {
@@ -69,24 +69,24 @@ UNCHANGED = [name for name in BOOTS if name != "policy-rw"]
 
 
 @pytest.fixture(scope="module")
-def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     workdir = tmp_path_factory.mktemp("preseeded")
     try:
-        return vm.prepare_image(SPEC, [ro_root_deb], workdir, selections=SELECTIONS)
+        return images.prepare_image(SPEC, [ro_root_deb], workdir, selections=SELECTIONS)
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="module")
-def boots(image: vm.Image) -> BootSequence:
+def boots(image: images.Image) -> BootSequence:
     disks = {
-        "data": vm.make_disk(image.directory / "data.img", "data"),
-        "upper": vm.make_disk(image.directory / "upper.img", "upper"),
+        "data": images.make_disk(image.directory / "data.img", "data"),
+        "upper": images.make_disk(image.directory / "upper.img", "upper"),
     }
     return BootSequence(image, BOOTS, hash_disk=UNCHANGED, disks=disks)
 
 
-def logged(boot: vm.BootResult, text: str) -> list[str]:
+def logged(boot: qemu.BootResult, text: str) -> list[str]:
     """A problem unless TEXT is in one of the lines of /run/ro-root/log."""
     if any(text in line for line in boot.numbered("rorootlog")):
         return []
@@ -263,7 +263,9 @@ GARBAGE = (
 def garbage(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> BootSequence:
     workdir = tmp_path_factory.mktemp("garbage")
     try:
-        image = vm.prepare_image(SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": GARBAGE})
+        image = images.prepare_image(
+            SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": GARBAGE}
+        )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
     return BootSequence(image, {"garbage": Boot((), expect="active")})

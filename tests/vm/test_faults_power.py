@@ -1,7 +1,7 @@
 """Faults 2, 3, 5 and 7 of the reliability issue, on real boots: power cuts, a data device
 that disappears, an interrupted upgrade. docs/reliability.md is made from these results.
 
-A power cut is qemu killed with SIGKILL (vm.boot's cut_at) when the guest prints a cue on the
+A power cut is qemu killed with SIGKILL (qemu.boot's cut_at) when the guest prints a cue on the
 console: the disk image keeps what the guest had handed to its virtual disk by then, and
 nothing else (what was still in the guest's page cache is lost, as in a real cut; qemu runs
 with the host's page cache, so what the guest did write is not lost a second time).
@@ -39,14 +39,15 @@ import pytest
 import vmtest
 from support import add_changelog_entry, build_deb, copy_source
 
-from ro_root import vm
 from ro_root.errors import UserError, die
-from ro_root.proc import Stopped, run
+from ro_root.proc import run
+from testbed import images, qemu
+from testbed.proc import Stopped, run_until
 
 pytestmark = pytest.mark.vm
 
 CUT = "RO-ROOT-POWER-CUT-NOW"
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd")
+SPEC = images.ImageSpec(suite="bookworm", init="systemd")
 SELECTIONS = "ro-root ro-root/data_mounts string LABEL=data:/var/local/data\n"
 # A boot whose task runs apt and ro-root exec several times.
 LONG_TIMEOUT = 600.0
@@ -66,17 +67,17 @@ def needs_recovery(disk: Path) -> bool:
     return bool(features) and "needs_recovery" in features[0]
 
 
-def console_says(boot: vm.BootResult, prefix: str) -> list[str]:
+def console_says(boot: qemu.BootResult, prefix: str) -> list[str]:
     """The console lines starting with PREFIX (what a cut boot's task printed before the cue)."""
     lines = boot.log.replace("\r", "").splitlines()
     return [line for line in lines if line.startswith(prefix)]
 
 
-def fact(boot: vm.BootResult, name: str) -> str:
+def fact(boot: qemu.BootResult, name: str) -> str:
     return boot.facts.get(f"cmd_{name}", "missing")
 
 
-def out(boot: vm.BootResult, name: str) -> str:
+def out(boot: qemu.BootResult, name: str) -> str:
     return "\n".join(boot.numbered(f"cmd_{name}_out"))
 
 
@@ -84,10 +85,10 @@ class PowerImage(vmtest.Steps):
     """The boots of image "power", each run once on first demand and in order; a failed step
     is remembered and fails every test that needs it."""
 
-    def __init__(self, image: vm.Image) -> None:
+    def __init__(self, image: images.Image) -> None:
         super().__init__()
         self.image = image
-        self.data = vm.make_disk(image.directory / "data.img", "data")
+        self.data = images.make_disk(image.directory / "data.img", "data")
         self.sha: dict[str, str] = {}
         self.fsck: dict[str, tuple[int, str]] = {}
         self.notes: dict[str, str] = {}
@@ -98,26 +99,26 @@ class PowerImage(vmtest.Steps):
             ("apt-repair", self._apt_repair),
         ]
 
-    def _boot(self, task: str, **kwargs: object) -> vm.BootResult:
-        return vm.boot(
+    def _boot(self, task: str, **kwargs: object) -> qemu.BootResult:
+        return qemu.boot(
             self.image,
             (f"rorootest.task={task}",),
             drives=[self.data],
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def _session_cut(self) -> vm.BootResult:
-        self.sha["before"] = vm.file_sha256(self.image.disk)
+    def _session_cut(self) -> qemu.BootResult:
+        self.sha["before"] = images.disk_digest(self.image.disk)
         result = self._boot("fault-session-cut", cut_at=CUT)
-        self.sha["after-cut"] = vm.file_sha256(self.image.disk)
+        self.sha["after-cut"] = images.disk_digest(self.image.disk)
         return result
 
-    def _unplug(self) -> vm.BootResult:
+    def _unplug(self) -> qemu.BootResult:
         result = self._boot("fault-data-unplug", expect="active")
-        self.sha["after-next-boot"] = vm.file_sha256(self.image.disk)
+        self.sha["after-next-boot"] = images.disk_digest(self.image.disk)
         return result
 
-    def _apt_cut(self) -> vm.BootResult:
+    def _apt_cut(self) -> qemu.BootResult:
         result = self._boot("fault-apt-cut", cut_at=CUT, timeout=LONG_TIMEOUT)
         disk = self.image.disk
         self.notes["needs_recovery"] = "yes" if needs_recovery(disk) else "no"
@@ -134,7 +135,7 @@ class PowerImage(vmtest.Steps):
             copy.unlink(missing_ok=True)
         return result
 
-    def _apt_repair(self) -> vm.BootResult:
+    def _apt_repair(self) -> qemu.BootResult:
         result = self._boot("fault-apt-repair", expect="active", timeout=LONG_TIMEOUT)
         self.fsck["after-repair"] = e2fsck(self.image.disk)
         status = run(
@@ -148,7 +149,7 @@ class PowerImage(vmtest.Steps):
 @pytest.fixture(scope="module")
 def power(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> PowerImage:
     try:
-        image = vm.prepare_image(
+        image = images.prepare_image(
             SPEC, [ro_root_deb], tmp_path_factory.mktemp("power"), selections=SELECTIONS
         )
     except UserError as exc:
@@ -313,7 +314,7 @@ def test_power_cut_during_exec_apt_install_boots_read_only_and_dpkg_is_repairabl
 
 # --- fault 7 -------------------------------------------------------------------------------
 
-UPGRADE_SPEC = vm.ImageSpec(suite="bookworm", init="sysvinit")
+UPGRADE_SPEC = images.ImageSpec(suite="bookworm", init="sysvinit")
 CHROOT_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     "DEBIAN_FRONTEND": "noninteractive",
@@ -333,7 +334,7 @@ echo "diversions=$(dpkg-divert --list | grep -c ' by ro-root$') $(dpkg-divert --
 echo "leftovers=$(ls /boot | grep -E '\\.new$|\\.dpkg-bak$' | tr '\\n' ' ')"
 echo "payload=$(for i in /boot/initrd.img-*; do \
     case "$i" in (*.new | *.dpkg-bak) continue ;; esac; \
-    lsinitramfs "$i" | grep -c '{vm.PAYLOAD_IN_INITRD}$'; done | tr '\\n' ' ')"
+    lsinitramfs "$i" | grep -c '{images.PAYLOAD_IN_INITRD}$'; done | tr '\\n' ' ')"
 """
 FINAL_SCRIPT = f"""
 echo "verify=$(dpkg --verify ro-root 2>&1 | tr '\\n' ' ')"
@@ -350,7 +351,7 @@ def parse(text: str) -> dict[str, str]:
 
 
 def running_in(root: Path, needle: str, after: float = 0.0) -> Callable[[], bool]:
-    """A condition for run(until=...): a process chrooted into ROOT has NEEDLE in its command
+    """A condition for run_until(): a process chrooted into ROOT has NEEDLE in its command
     line, and has had for AFTER seconds."""
     root_path = str(root.resolve())
     seen: list[float] = []
@@ -377,7 +378,7 @@ def running_in(root: Path, needle: str, after: float = 0.0) -> Callable[[], bool
 class Upgrade:
     """The offline interrupted upgrade of image "upgrade", its observations, and its boot."""
 
-    def __init__(self, image: vm.Image, deb_b: Path) -> None:
+    def __init__(self, image: images.Image, deb_b: Path) -> None:
         self.image = image
         self.deb_b = deb_b
         self.version_b = deb_b.name.split("_")[1]
@@ -387,19 +388,19 @@ class Upgrade:
         self.repair_rc = -1
         self.initrd_has_b = False
         self.fsck: tuple[int, str] = (-1, "not run")
-        self.boot: vm.BootResult | None = None
+        self.boot: qemu.BootResult | None = None
 
     def _chroot(self, mnt: Path, script: str) -> dict[str, str]:
         proc = run(["chroot", mnt, "sh", "-c", script], capture=True, env=CHROOT_ENV)
         return parse(proc.stdout)
 
     def _killed(self, mnt: Path, name: str, argv: list[str], needle: str, after: float) -> None:
-        proc = run(
+        proc = run_until(
             ["chroot", mnt, *argv],
+            running_in(mnt, needle, after),
             check=False,
             capture=True,
             env=CHROOT_ENV,
-            until=running_in(mnt, needle, after),
             poll=0.05,
             timeout=900,
         )
@@ -412,7 +413,7 @@ class Upgrade:
         self.states[name] = self._chroot(mnt, STATE_SCRIPT)
 
     def run(self) -> None:
-        with vm.loop_mounted(self.image.disk, self.image.directory / "mnt") as mnt:
+        with images.loop_mounted(self.image.disk, self.image.directory / "mnt") as mnt:
             shutil.copyfile(self.deb_b, mnt / "tmp" / self.deb_b.name)
             self.states["A"] = self._chroot(mnt, STATE_SCRIPT)
             # 1. dpkg -i of B, killed (with all it started) in B's postinst.
@@ -449,7 +450,7 @@ class Upgrade:
             self.initrd_has_b = bool(functions) and B_MARK in functions[0].read_text()
             shutil.rmtree(unpacked)
         self.fsck = e2fsck(self.image.disk)
-        self.boot = vm.boot(vm.refresh_kernels(self.image), expect="active")
+        self.boot = qemu.boot(images.refresh_kernels(self.image), expect="active")
 
 
 def interrupted_upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Upgrade:
@@ -464,7 +465,9 @@ def interrupted_upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFact
     functions.write_text(functions.read_text() + B_MARK + "\n")
     deb_b = build_deb(work / "dist", tree)
     try:
-        image = vm.prepare_image(UPGRADE_SPEC, [ro_root_deb], tmp_path_factory.mktemp("upgrade"))
+        image = images.prepare_image(
+            UPGRADE_SPEC, [ro_root_deb], tmp_path_factory.mktemp("upgrade")
+        )
         result = Upgrade(image, deb_b)
         result.run()
     except UserError as exc:

@@ -37,15 +37,15 @@ import pytest
 import vmtest
 from vmtest import Boot, BootSequence
 
-from ro_root import vm
 from ro_root.errors import UserError
 from ro_root.proc import run
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
 Observed = Callable[[str], None]
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd")
+SPEC = images.ImageSpec(suite="bookworm", init="systemd")
 CONF = b"data_mounts=LABEL=data:/var/local/data\ndevice_timeout=3\n"
 PWNED = "touch${IFS}/run/ro-root-pwned"
 LONG_LABEL = "A" * 1200
@@ -90,10 +90,10 @@ def corrupt_group_descriptors(disk: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     workdir = tmp_path_factory.mktemp("faults")
     try:
-        return vm.prepare_image(SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": CONF})
+        return images.prepare_image(SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": CONF})
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -106,39 +106,39 @@ class Disks:
 
 
 @pytest.fixture(scope="module")
-def disks(image: vm.Image) -> Disks:
+def disks(image: images.Image) -> Disks:
     paths = {
-        "data": vm.make_disk(image.directory / "data.img", "data"),
-        "upper": vm.make_disk(image.directory / "upper.img", "upper"),
-        "data-bad": vm.make_disk(image.directory / "data-bad.img", "data"),
-        "upper-bad": vm.make_disk(image.directory / "upper-bad.img", "upper"),
+        "data": images.make_disk(image.directory / "data.img", "data"),
+        "upper": images.make_disk(image.directory / "upper.img", "upper"),
+        "data-bad": images.make_disk(image.directory / "data-bad.img", "data"),
+        "upper-bad": images.make_disk(image.directory / "upper-bad.img", "upper"),
     }
     corruption = {
         name: corrupt_group_descriptors(paths[name]) for name in ("data-bad", "upper-bad")
     }
-    before = {name: vm.file_sha256(paths[name]) for name in ("data-bad", "upper-bad")}
+    before = {name: images.file_sha256(paths[name]) for name in ("data-bad", "upper-bad")}
     return Disks(paths, corruption, before)
 
 
 @pytest.fixture(scope="module")
-def boots(image: vm.Image, disks: Disks) -> BootSequence:
+def boots(image: images.Image, disks: Disks) -> BootSequence:
     return BootSequence(image, BOOTS, hash_disk=["hostile", "fill"], disks=disks.paths)
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def logged(boot: vm.BootResult, text: str) -> list[str]:
+def logged(boot: qemu.BootResult, text: str) -> list[str]:
     if any(text in line for line in boot.numbered("rorootlog")):
         return []
     return [f"/run/ro-root/log has no line with {text!r}"]
 
 
-def on_console(boot: vm.BootResult, text: str) -> list[str]:
+def on_console(boot: qemu.BootResult, text: str) -> list[str]:
     return [] if text in boot.log else [f"the console does not show {text!r}"]
 
 
-def status_json(boot: vm.BootResult, name: str) -> dict[str, object]:
+def status_json(boot: qemu.BootResult, name: str) -> dict[str, object]:
     text = boot.facts.get(f"cmd_{name}_json", "")
     try:
         data = json.loads(text)
@@ -153,7 +153,7 @@ def warnings_of(data: dict[str, object]) -> list[str]:
     return [str(w) for w in found] if isinstance(found, list) else []
 
 
-def status_text(boot: vm.BootResult, name: str) -> str:
+def status_text(boot: qemu.BootResult, name: str) -> str:
     return "\n".join(boot.numbered(f"cmd_{name}_out"))
 
 
@@ -224,7 +224,7 @@ def test_hostile_command_line_boots_with_defaults_and_executes_nothing(
     "writes the real root and leaves the device read-only again",
 )
 def test_protected_device_refuses_remount_and_exec_still_works(
-    boots: BootSequence, image: vm.Image, observed: Observed
+    boots: BootSequence, image: images.Image, observed: Observed
 ) -> None:
     attack, execd = boots("hostile"), boots("exec")
     problems = vmtest.facts_differ(
@@ -355,7 +355,7 @@ def test_corrupted_upper_and_data_devices_are_refused_loudly_and_not_written(
     boots: BootSequence, disks: Disks, observed: Observed
 ) -> None:
     boot = boots("corrupt")
-    after = {name: vm.file_sha256(disks.paths[name]) for name in disks.before}
+    after = {name: images.file_sha256(disks.paths[name]) for name in disks.before}
     problems = vmtest.overlay_problems(boot)
     problems += vmtest.facts_differ(
         boot, data_mounted="no", **{"setting.upper": "tmpfs", "setting.data_mounts_active": ""}
@@ -398,13 +398,13 @@ PAYLOAD_FILES = (
 )
 
 
-def image_without_payload(image: vm.Image, workdir: Path) -> vm.Image:
+def image_without_payload(image: images.Image, workdir: Path) -> images.Image:
     """A copy of IMAGE whose newest initrd was rebuilt offline without ro-root's files."""
     disk = workdir / "disk.img"
     run(["cp", "--sparse=always", image.disk, disk])
     aside = workdir / "aside"
     aside.mkdir()
-    with vm.loop_mounted(disk, workdir / "tree") as tree:
+    with images.loop_mounted(disk, workdir / "tree") as tree:
         for number, name in enumerate(PAYLOAD_FILES):
             shutil.move(tree / name, aside / str(number))
         try:
@@ -417,7 +417,7 @@ def image_without_payload(image: vm.Image, workdir: Path) -> vm.Image:
             for number, name in enumerate(PAYLOAD_FILES):
                 shutil.move(aside / str(number), tree / name)
     copy = dataclasses.replace(image, disk=disk, directory=workdir)
-    return vm.refresh_kernels(copy)
+    return images.refresh_kernels(copy)
 
 
 @pytest.mark.fault(
@@ -427,13 +427,13 @@ def image_without_payload(image: vm.Image, workdir: Path) -> vm.Image:
     "of the running kernel lacks the payload, with the command that fixes it",
 )
 def test_initrd_without_payload_boots_plain_and_status_says_why(
-    image: vm.Image, tmp_path_factory: pytest.TempPathFactory, observed: Observed
+    image: images.Image, tmp_path_factory: pytest.TempPathFactory, observed: Observed
 ) -> None:
     try:
         plain = image_without_payload(image, tmp_path_factory.mktemp("no-payload"))
         if plain.newest.has_payload:
             pytest.fail("the rebuilt initrd still has the payload", pytrace=False)
-        boot = vm.boot(plain, ("rorootest.task=status",), expect="none")
+        boot = qemu.boot(plain, ("rorootest.task=status",), expect="none")
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
     kernel = boot.facts.get("kernel", "?")
@@ -454,7 +454,7 @@ def test_initrd_without_payload_boots_plain_and_status_says_why(
         5,
     ):
         problems.append(f"status --json: {data}")
-    if "ro-root: " in boot.log.split(vm.PROBE_BEGIN, 1)[0]:
+    if "ro-root: " in boot.log.split(qemu.PROBE_BEGIN, 1)[0]:
         problems.append("ro-root printed something at boot")
     vmtest.expect(boot, problems, "an initrd without the payload")
     observed(

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from support import add_changelog_entry, build_deb, copy_source
 
-from ro_root import vm
 from ro_root.errors import UserError
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
@@ -33,24 +33,24 @@ REMOVAL_TIMEOUT = 1200.0
 
 
 def boot_or_fail(
-    image: vm.Image,
+    image: images.Image,
     *append: str,
     expect: str,
     kernel: str | None = None,
-    timeout: float = vm.DEFAULT_BOOT_TIMEOUT,
-) -> vm.BootResult:
+    timeout: float = qemu.DEFAULT_BOOT_TIMEOUT,
+) -> qemu.BootResult:
     try:
-        return vm.boot(image, append, expect=expect, kernel=kernel, timeout=timeout)
+        return qemu.boot(image, append, expect=expect, kernel=kernel, timeout=timeout)
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
-def once(function: Callable[[], vm.BootResult]) -> Callable[[], vm.BootResult]:
+def once(function: Callable[[], qemu.BootResult]) -> Callable[[], qemu.BootResult]:
     """Run a boot on first demand only; later tests get the same result (or failure)."""
-    results: list[vm.BootResult] = []
+    results: list[qemu.BootResult] = []
     errors: list[str] = []
 
-    def wrapper() -> vm.BootResult:
+    def wrapper() -> qemu.BootResult:
         if errors:
             pytest.fail(errors[0], pytrace=False)
         if not results:
@@ -66,30 +66,30 @@ def once(function: Callable[[], vm.BootResult]) -> Callable[[], vm.BootResult]:
 
 # --- two kernels, sysvinit, removal inside the VM ------------------------------------------
 
-REMOVAL_SPEC = vm.ImageSpec(suite="bookworm", init="sysvinit", backports_kernel=True)
+REMOVAL_SPEC = images.ImageSpec(suite="bookworm", init="sysvinit", backports_kernel=True)
 
 
 @pytest.fixture(scope="module")
-def two_kernel_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def two_kernel_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     try:
-        return vm.prepare_image(REMOVAL_SPEC, [ro_root_deb], tmp_path_factory.mktemp("removal"))
+        return images.prepare_image(REMOVAL_SPEC, [ro_root_deb], tmp_path_factory.mktemp("removal"))
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 class Removal:
-    def __init__(self, image: vm.Image) -> None:
+    def __init__(self, image: images.Image) -> None:
         self.image = image
         self.older = once(lambda: boot_or_fail(image, expect="active", kernel=self.oldest))
         self.remove = once(self._remove)
         self.after = once(self._after)
-        self.refreshed: vm.Image | None = None
+        self.refreshed: images.Image | None = None
 
     @property
     def oldest(self) -> str:
         return self.image.kernels[-1].version
 
-    def _remove(self) -> vm.BootResult:
+    def _remove(self) -> qemu.BootResult:
         self.older()
         return boot_or_fail(
             self.image,
@@ -99,21 +99,21 @@ class Removal:
             timeout=REMOVAL_TIMEOUT,
         )
 
-    def _after(self) -> vm.BootResult:
+    def _after(self) -> qemu.BootResult:
         self.remove()
         try:
-            self.refreshed = vm.refresh_kernels(self.image)
+            self.refreshed = images.refresh_kernels(self.image)
         except UserError as exc:
             pytest.fail(str(exc), pytrace=False)
         return boot_or_fail(self.refreshed, expect="none")
 
 
 @pytest.fixture(scope="module")
-def removal(two_kernel_image: vm.Image) -> Removal:
+def removal(two_kernel_image: images.Image) -> Removal:
     return Removal(two_kernel_image)
 
 
-def test_install_puts_the_payload_in_both_kernels_initrds(two_kernel_image: vm.Image) -> None:
+def test_install_puts_the_payload_in_both_kernels_initrds(two_kernel_image: images.Image) -> None:
     kernels = two_kernel_image.kernels
     assert len(kernels) == 2, [k.version for k in kernels]
     for kernel in kernels:
@@ -180,11 +180,11 @@ def test_boot_after_removal_is_plain_writable_and_writes_persist(removal: Remova
 
 # --- upgrade from the previous version -------------------------------------------------------
 
-UPGRADE_SPEC = vm.ImageSpec(suite="bookworm", init="systemd")
+UPGRADE_SPEC = images.ImageSpec(suite="bookworm", init="systemd")
 
 
 @pytest.fixture(scope="module")
-def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     # The previous version: this tree with a lower version on top of its changelog.
     work = tmp_path_factory.mktemp("previous")
     tree = copy_source(work / "src")
@@ -192,7 +192,7 @@ def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -
     add_changelog_entry(tree, f"{current}~previous")
     previous = build_deb(work / "dist", tree)
     try:
-        return vm.prepare_image(
+        return images.prepare_image(
             UPGRADE_SPEC, [previous, ro_root_deb], tmp_path_factory.mktemp("upgrade")
         )
     except UserError as exc:
@@ -200,12 +200,12 @@ def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def upgraded_boot(upgrade_image: vm.Image) -> vm.BootResult:
+def upgraded_boot(upgrade_image: images.Image) -> qemu.BootResult:
     return boot_or_fail(upgrade_image, expect="active")
 
 
 def test_upgrade_keeps_the_system_booting_read_only(
-    upgrade_image: vm.Image, upgraded_boot: vm.BootResult
+    upgrade_image: images.Image, upgraded_boot: qemu.BootResult
 ) -> None:
     assert upgrade_image.newest.has_payload
     install_log = (upgrade_image.directory / "install-2.log").read_text()
@@ -221,7 +221,7 @@ def test_upgrade_keeps_the_system_booting_read_only(
 
 
 def test_missing_overlay_support_fails_safe_and_loud(
-    upgrade_image: vm.Image, upgraded_boot: vm.BootResult
+    upgrade_image: images.Image, upgraded_boot: qemu.BootResult
 ) -> None:
     # A failure path on a real boot: the admin blacklisted the overlay module, so the boot
     # script cannot mount the overlay; the root must be the normal one, and writable.

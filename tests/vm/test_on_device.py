@@ -1,7 +1,7 @@
 """The on-device `ro-root` command, the package guard and safe removal, on real boots.
 
 One Debian 12 systemd image with ro-root; the probe runs the `cmd-*` tasks of
-ro_root/vmfiles/ro-root-probe. Boots, in order:
+testbed/vmfiles/ro-root-probe. Boots, in order:
 
 1. `first` (active): status and motd; the APT/dpkg guard warns; `apt-get remove ro-root` is
    refused; `ro-root exec` changes an initramfs input (MODULES=dep, which also keeps the
@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import vmtest
 
-from ro_root import vm
 from ro_root.errors import UserError
 from ro_root.proc import run
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd")
+SPEC = images.ImageSpec(suite="bookworm", init="systemd")
 # Boots that rebuild an initrd in the guest (TCG) or run apt several times.
 LONG_TIMEOUT = 1800.0
 GUARD_WARNING = "ro-root: WARNING: the root file system is a RAM overlay"
@@ -39,11 +39,11 @@ class Sequence(vmtest.Steps):
     """The boots above, each run once on first demand, in order; a failed boot is remembered
     and fails every test that needs it, without stopping the later boots."""
 
-    def __init__(self, image: vm.Image) -> None:
+    def __init__(self, image: images.Image) -> None:
         super().__init__()
         self.image = image
         self.fsck: dict[str, str] = {}
-        self.refreshed: vm.Image | None = None
+        self.refreshed: images.Image | None = None
         self.steps = [
             ("first", lambda: self._boot("cmd-first", "active", LONG_TIMEOUT, fsck="first")),
             ("second", lambda: self._boot("cmd-second", "active")),
@@ -56,12 +56,12 @@ class Sequence(vmtest.Steps):
         self,
         task: str,
         expect: str,
-        timeout: float = vm.DEFAULT_BOOT_TIMEOUT,
+        timeout: float = qemu.DEFAULT_BOOT_TIMEOUT,
         *,
         fsck: str | None = None,
-        image: vm.Image | None = None,
-    ) -> vm.BootResult:
-        result = vm.boot(
+        image: images.Image | None = None,
+    ) -> qemu.BootResult:
+        result = qemu.boot(
             image or self.image, (f"rorootest.task={task}",), expect=expect, timeout=timeout
         )
         if fsck is not None:
@@ -69,33 +69,33 @@ class Sequence(vmtest.Steps):
             self.fsck[fsck] = f"exit status {proc.returncode}\n{proc.stdout}{proc.stderr}"
         return result
 
-    def _removed(self) -> vm.BootResult:
-        self.refreshed = vm.refresh_kernels(self.image)
-        return vm.boot(self.refreshed, (), expect="none")
+    def _removed(self) -> qemu.BootResult:
+        self.refreshed = images.refresh_kernels(self.image)
+        return qemu.boot(self.refreshed, (), expect="none")
 
 
 @pytest.fixture(scope="module")
 def boots(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Sequence:
     try:
-        image = vm.prepare_image(SPEC, [ro_root_deb], tmp_path_factory.mktemp("command"))
+        image = images.prepare_image(SPEC, [ro_root_deb], tmp_path_factory.mktemp("command"))
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
     return Sequence(image)
 
 
-def out(boot: vm.BootResult, name: str) -> str:
+def out(boot: qemu.BootResult, name: str) -> str:
     return "\n".join(boot.numbered(f"cmd_{name}_out"))
 
 
-def rc(boot: vm.BootResult, name: str) -> str:
+def rc(boot: qemu.BootResult, name: str) -> str:
     return boot.facts.get(f"cmd_{name}_rc", "missing")
 
 
-def fact(boot: vm.BootResult, name: str) -> str:
+def fact(boot: qemu.BootResult, name: str) -> str:
     return boot.facts.get(f"cmd_{name}", "missing")
 
 
-def check(boot: vm.BootResult, problems: list[str]) -> None:
+def check(boot: qemu.BootResult, problems: list[str]) -> None:
     if problems:
         pytest.fail("\n  ".join(["problems:", *problems]) + "\n" + boot.describe(), pytrace=False)
 

@@ -28,12 +28,12 @@ import pytest
 import vmtest
 from support import REPO, publish, run_build, serve
 
-from ro_root import vm
 from ro_root.errors import UserError
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd", extra_packages=("ro-root",))
+SPEC = images.ImageSpec(suite="bookworm", init="systemd", extra_packages=("ro-root",))
 CLIENT_KEYRING = "/etc/apt/keyrings/ro-root-archive-keyring.gpg"
 SOURCES = "etc/apt/sources.list.d/ro-root.sources"
 
@@ -90,7 +90,7 @@ def built(
             if proc.returncode != 0:
                 pytest.fail(f"build.py repo failed: {proc.stderr}", pytrace=False)
             try:
-                tarball = vm.build_tarball(
+                tarball = images.build_tarball(
                     SPEC, work / "image.tar", _hooks(web / "ro-root", shared, selections)
                 )
             except UserError as exc:
@@ -101,16 +101,16 @@ def built(
 
 
 @pytest.fixture(scope="module")
-def image(built: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory) -> vm.Image:
+def image(built: tuple[Path, Path, str], tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     _, tarball, _ = built
     try:
-        return vm.prepare_image(SPEC, [], tmp_path_factory.mktemp("disk"), tarball=tarball)
+        return images.prepare_image(SPEC, [], tmp_path_factory.mktemp("disk"), tarball=tarball)
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 def test_unattended_build_installs_ro_root_from_the_repository(
-    built: tuple[Path, Path, str], image: vm.Image
+    built: tuple[Path, Path, str], image: images.Image
 ) -> None:
     repo, tarball, url = built
     status = _member(tarball, "var/lib/dpkg/status")
@@ -126,8 +126,8 @@ def test_unattended_build_installs_ro_root_from_the_repository(
     assert image.newest.has_payload
 
 
-def test_preseeded_image_boots_read_only_with_its_answers(image: vm.Image) -> None:
-    boot = vm.boot(image, expect="active")
+def test_preseeded_image_boots_read_only_with_its_answers(image: images.Image) -> None:
+    boot = qemu.boot(image, expect="active")
     conf = boot.numbered("conf")
     problems = vmtest.overlay_problems(boot)
     problems += vmtest.facts_differ(

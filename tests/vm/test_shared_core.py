@@ -24,13 +24,13 @@ import pytest
 import vmtest
 from support import add_changelog_entry, build_deb, copy_source
 
-from ro_root import vm
 from ro_root.errors import UserError
 from ro_root.proc import run
+from testbed import images, qemu
 
 pytestmark = pytest.mark.vm
 
-SPEC = vm.ImageSpec(suite="bookworm", init="systemd", busybox=False)
+SPEC = images.ImageSpec(suite="bookworm", init="systemd", busybox=False)
 HUGE = b"\xff" * (1024 * 1024)
 # Every form the boot accepts, each on a managed key (postinst rewrites those) or not.
 ADMIN_CONF = (
@@ -45,7 +45,7 @@ CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "nonin
 
 
 class CoreImage(vmtest.Steps):
-    def __init__(self, image: vm.Image, deb_b: Path) -> None:
+    def __init__(self, image: images.Image, deb_b: Path) -> None:
         super().__init__()
         self.image = image
         self.deb_b = deb_b
@@ -57,11 +57,11 @@ class CoreImage(vmtest.Steps):
             ("window", self._window),
         ]
 
-    def _huge(self) -> vm.BootResult:
-        return vm.boot(self.image, expect="active")
+    def _huge(self) -> qemu.BootResult:
+        return qemu.boot(self.image, expect="active")
 
-    def _upgrade(self) -> vm.BootResult:
-        with vm.loop_mounted(self.image.disk, self.image.directory / "mnt") as mnt:
+    def _upgrade(self) -> qemu.BootResult:
+        with images.loop_mounted(self.image.disk, self.image.directory / "mnt") as mnt:
             (mnt / "etc/ro-root.conf").write_text(ADMIN_CONF)
             staged = mnt / "tmp" / self.deb_b.name
             staged.write_bytes(self.deb_b.read_bytes())
@@ -77,11 +77,13 @@ class CoreImage(vmtest.Steps):
                 pytest.fail(f"dpkg -i of the newer version failed:\n{self.upgrade_log}")
             self.conf_after_upgrade = (mnt / "etc/ro-root.conf").read_text()
         # The upgrade rebuilt the initrd: boot it from now on.
-        self.image = vm.refresh_kernels(self.image)
-        return vm.boot(self.image, ("rorootest.task=cmd-status",), expect="skipped")
+        self.image = images.refresh_kernels(self.image)
+        return qemu.boot(self.image, ("rorootest.task=cmd-status",), expect="skipped")
 
-    def _window(self) -> vm.BootResult:
-        return vm.boot(self.image, ("ro-root=tmpfs", "rorootest.task=cmd-window"), expect="active")
+    def _window(self) -> qemu.BootResult:
+        return qemu.boot(
+            self.image, ("ro-root=tmpfs", "rorootest.task=cmd-window"), expect="active"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def core(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> CoreIma
     add_changelog_entry(tree, f"{version}+core1")
     deb_b = build_deb(work / "dist", tree)
     try:
-        image = vm.prepare_image(
+        image = images.prepare_image(
             SPEC,
             [ro_root_deb],
             tmp_path_factory.mktemp("core"),
@@ -103,7 +105,7 @@ def core(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> CoreIma
     return CoreImage(image, deb_b)
 
 
-def settings(boot: vm.BootResult) -> dict[str, str]:
+def settings(boot: qemu.BootResult) -> dict[str, str]:
     return dict(line.split("=", 1) for line in boot.numbered("rorootsettings") if "=" in line)
 
 

@@ -12,8 +12,8 @@ from typing import Any, cast
 import pytest
 import vmtest
 
-from ro_root import vm
 from ro_root.errors import UserError
+from testbed import qemu
 
 
 class Recorded(vmtest.Steps):
@@ -22,17 +22,17 @@ class Recorded(vmtest.Steps):
         self.ran: list[str] = []
         self.steps = [(name, self._step(name, failing)) for name in ("one", "two", "three")]
 
-    def _step(self, name: str, failing: str) -> Callable[[], vm.BootResult]:
-        def step() -> vm.BootResult:
+    def _step(self, name: str, failing: str) -> Callable[[], qemu.BootResult]:
+        def step() -> qemu.BootResult:
             self.ran.append(name)
             if name == failing:
                 raise UserError(f"boot {name} hung")
-            return cast(vm.BootResult, SimpleNamespace(name=name))
+            return cast(qemu.BootResult, SimpleNamespace(name=name))
 
         return step
 
 
-def name_of(result: vm.BootResult) -> str:
+def name_of(result: qemu.BootResult) -> str:
     return str(cast(Any, result).name)
 
 

@@ -16,8 +16,8 @@ from typing import Literal, NamedTuple
 
 import pytest
 
-from ro_root import vm
 from ro_root.errors import UserError
+from testbed import images, qemu
 
 # "panic": the boot must stop in the initramfs, before the system (and the probe) runs.
 Outcome = Literal["active", "skipped", "failed", "none", "panic"]
@@ -32,7 +32,7 @@ INITRD_PAYLOAD = (
     "usr/lib/ro-root/record.sh",
     "usr/lib/ro-root/boot.sh",
 )
-# Every test image has this root (ro_root/vmfiles/fstab, qemu's virtio disk).
+# Every test image has this root (testbed/vmfiles/fstab, qemu's virtio disk).
 ROOT_DEVICE = "/dev/vda"
 
 
@@ -61,7 +61,7 @@ class BootSequence:
 
     def __init__(
         self,
-        image: vm.Image,
+        image: images.Image,
         boots: Mapping[str, Boot],
         hash_disk: Collection[str] | None = None,
         disks: Mapping[str, Path] | None = None,
@@ -73,16 +73,17 @@ class BootSequence:
             unknown = [d for d in boot.drives if d not in self.disks]
             if unknown:
                 raise KeyError(f"boot {name!r} wants unknown disks {unknown}")
-        # Hashing the 3 GB sparse disk takes about 5 s: only around the boots that need it.
+        # Hashing the disk (its 0.9 GB of data, images.disk_digest) takes seconds: only around
+        # the boots that need it.
         if hash_disk is None:
             hash_disk = [name for name, boot in boots.items() if boot.expect == "active"]
         self.hash_disk = hash_disk
-        self.outcomes: dict[str, vm.BootResult | str] = {}
-        # sha256 of the disk image before and after each boot named in hash_disk
+        self.outcomes: dict[str, qemu.BootResult | str] = {}
+        # digest of the disk image before and after each boot named in hash_disk
         self.disk_before: dict[str, str] = {}
         self.disk_after: dict[str, str] = {}
 
-    def __call__(self, name: str) -> vm.BootResult:
+    def __call__(self, name: str) -> qemu.BootResult:
         if name not in self.boots:
             raise KeyError(f"no boot {name!r} in this sequence: {', '.join(self.boots)}")
         previous: str | None = None
@@ -93,10 +94,10 @@ class BootSequence:
                     if previous is not None and previous in self.disk_after:
                         self.disk_before[step] = self.disk_after[previous]
                     else:
-                        self.disk_before[step] = vm.file_sha256(self.image.disk)
+                        self.disk_before[step] = images.disk_digest(self.image.disk)
                 try:
                     panic = wanted.expect == "panic"
-                    self.outcomes[step] = vm.boot(
+                    self.outcomes[step] = qemu.boot(
                         self.image,
                         wanted.append,
                         expect=None if panic else wanted.expect,
@@ -106,7 +107,7 @@ class BootSequence:
                 except UserError as exc:  # its message has the serial log's path and tail
                     self.outcomes[step] = str(exc)
                 if step in self.hash_disk:
-                    self.disk_after[step] = vm.file_sha256(self.image.disk)
+                    self.disk_after[step] = images.disk_digest(self.image.disk)
             if step == name:
                 break
             previous = step
@@ -125,10 +126,10 @@ class Steps:
     """
 
     def __init__(self) -> None:
-        self.results: dict[str, vm.BootResult | str] = {}
-        self.steps: list[tuple[str, Callable[[], vm.BootResult]]] = []
+        self.results: dict[str, qemu.BootResult | str] = {}
+        self.steps: list[tuple[str, Callable[[], qemu.BootResult]]] = []
 
-    def __call__(self, name: str) -> vm.BootResult:
+    def __call__(self, name: str) -> qemu.BootResult:
         if name not in dict(self.steps):
             raise KeyError(f"no step {name!r}: {', '.join(step for step, _ in self.steps)}")
         for step, function in self.steps:
@@ -146,17 +147,20 @@ class Steps:
 
 
 def prepare(
-    spec: vm.ImageSpec, deb: Path, workdir: Path, files_before: Mapping[str, bytes] | None = None
-) -> vm.Image:
+    spec: images.ImageSpec,
+    deb: Path,
+    workdir: Path,
+    files_before: Mapping[str, bytes] | None = None,
+) -> images.Image:
     """The image of SPEC with DEB installed (after FILES_BEFORE were written into it); a test
     failure, not an error, if that fails."""
     try:
-        return vm.prepare_image(spec, [deb], workdir, files_before=files_before)
+        return images.prepare_image(spec, [deb], workdir, files_before=files_before)
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
-def expect(boot: vm.BootResult, problems: Sequence[str], what: str = "") -> None:
+def expect(boot: qemu.BootResult, problems: Sequence[str], what: str = "") -> None:
     """Fail with every problem found about BOOT, and where to look, if there is any."""
     if problems:
         head = f"{what}: " if what else ""
@@ -166,7 +170,7 @@ def expect(boot: vm.BootResult, problems: Sequence[str], what: str = "") -> None
         )
 
 
-def fstab_entries(boot: vm.BootResult) -> list[list[str]]:
+def fstab_entries(boot: qemu.BootResult) -> list[list[str]]:
     """The guest's /etc/fstab lines that are in effect (not comments), split in fields."""
     return [
         line.split()
@@ -175,7 +179,7 @@ def fstab_entries(boot: vm.BootResult) -> list[list[str]]:
     ]
 
 
-def facts_differ(boot: vm.BootResult, **wanted: str) -> list[str]:
+def facts_differ(boot: qemu.BootResult, **wanted: str) -> list[str]:
     """One problem per fact of BOOT that is not as WANTED."""
     return [
         f"{key} is {boot.facts.get(key)!r}, expected {value!r}"
@@ -184,7 +188,7 @@ def facts_differ(boot: vm.BootResult, **wanted: str) -> list[str]:
     ]
 
 
-def has_option(boot: vm.BootResult, key: str, option: str) -> list[str]:
+def has_option(boot: qemu.BootResult, key: str, option: str) -> list[str]:
     """A problem if mount option OPTION is not in fact KEY (e.g. root_options)."""
     options = boot.facts.get(key, "")
     if option in options.split(","):
@@ -195,7 +199,7 @@ def has_option(boot: vm.BootResult, key: str, option: str) -> list[str]:
 # --- the image ------------------------------------------------------------------------------
 
 
-def image_problems(image: vm.Image) -> list[str]:
+def image_problems(image: images.Image) -> list[str]:
     """Installing the package rebuilt the initrd, which has the payload, and busybox if and
     only if the image has it (prepare_image() already checked the image's own packages)."""
     problems = []
@@ -216,22 +220,22 @@ def image_problems(image: vm.Image) -> list[str]:
 # --- an overlay boot: what every image must show --------------------------------------------
 
 
-def root_is_overlay(boot: vm.BootResult) -> list[str]:
+def root_is_overlay(boot: qemu.BootResult) -> list[str]:
     return facts_differ(boot, rorootstate="active", root_fstype="overlay")
 
 
-def real_root_read_only_on_ro(boot: vm.BootResult) -> list[str]:
+def real_root_read_only_on_ro(boot: qemu.BootResult) -> list[str]:
     return [
         *facts_differ(boot, ro_fstype="ext4", ro_source=ROOT_DEVICE, ro_write="denied"),
         *has_option(boot, "ro_options", "ro"),
     ]
 
 
-def rw_is_tmpfs_of_root_755(boot: vm.BootResult) -> list[str]:
+def rw_is_tmpfs_of_root_755(boot: qemu.BootResult) -> list[str]:
     return facts_differ(boot, rw_fstype="tmpfs", rw_mode="755", rw_owner="root")
 
 
-def system_writable_and_healthy(boot: vm.BootResult) -> list[str]:
+def system_writable_and_healthy(boot: qemu.BootResult) -> list[str]:
     """Writes work (in RAM), systemd reached `running` without a failed unit, and busybox
     is in the running system if and only if the image asked for it."""
     problems = facts_differ(boot, write_ok="yes", marker_written="yes")
@@ -245,7 +249,7 @@ def system_writable_and_healthy(boot: vm.BootResult) -> list[str]:
     return problems
 
 
-def fstab_root_disabled_with_header(boot: vm.BootResult) -> list[str]:
+def fstab_root_disabled_with_header(boot: qemu.BootResult) -> list[str]:
     problems = []
     fstab = boot.numbered("fstab")
     active = [e for e in fstab_entries(boot) if e[1:2] == ["/"]]
@@ -258,7 +262,7 @@ def fstab_root_disabled_with_header(boot: vm.BootResult) -> list[str]:
     return problems
 
 
-def overlay_problems(boot: vm.BootResult) -> list[str]:
+def overlay_problems(boot: qemu.BootResult) -> list[str]:
     """Everything an overlay boot must show, on any image."""
     return [
         *root_is_overlay(boot),
@@ -269,14 +273,14 @@ def overlay_problems(boot: vm.BootResult) -> list[str]:
     ]
 
 
-def expect_overlay(boot: vm.BootResult) -> None:
+def expect_overlay(boot: qemu.BootResult) -> None:
     expect(boot, overlay_problems(boot), "not a healthy read-only overlay boot")
 
 
 # --- a boot where ro-root steps aside -------------------------------------------------------
 
 
-def plain_writable_problems(boot: vm.BootResult, reason: str) -> list[str]:
+def plain_writable_problems(boot: qemu.BootResult, reason: str) -> list[str]:
     """ro-root skipped (REASON in its reason), the root is the real ext4, mounted rw, with the
     real fstab, and writes work."""
     problems = [
@@ -292,7 +296,7 @@ def plain_writable_problems(boot: vm.BootResult, reason: str) -> list[str]:
     return problems
 
 
-def expect_plain_writable(boot: vm.BootResult, reason: str) -> None:
+def expect_plain_writable(boot: qemu.BootResult, reason: str) -> None:
     expect(boot, plain_writable_problems(boot, reason), "not a plain writable boot")
 
 
@@ -320,7 +324,7 @@ def expect_reboot_forgets(boots: BootSequence, first: str, reboot: str) -> None:
         problems.append(f"the disk was not hashed around '{first}' and '{reboot}'")
     elif len({digest for _, digest in hashes}) != 1:
         listing = ", ".join(f"{when}: {digest}" for when, digest in hashes)
-        problems.append(f"the read-only boots changed {boots.image.disk}: sha256 {listing}")
+        problems.append(f"the read-only boots changed {boots.image.disk}: digest {listing}")
     expect(after, problems, f"boot '{reboot}' after '{first}'")
 
 

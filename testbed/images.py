@@ -1,6 +1,6 @@
-"""Boot-test harness: Debian images built with mmdebstrap, booted in qemu, probed on ttyS0.
+"""Test images: Debian minbase trees made with mmdebstrap, a .deb installed, an ext4 disk.
 
-Three steps, each usable alone:
+Two steps, each usable alone:
 
 1. `base_tarball(spec)` builds a minbase Debian tarball with mmdebstrap, customized by
    `vmfiles/customize.sh` (fstab, hostname, the probe or a demo root password), and caches it
@@ -8,17 +8,15 @@ Three steps, each usable alone:
 2. `prepare_image(spec, debs, workdir)` unpacks that tarball, installs local .debs with apt in a
    chroot (which rebuilds the initrd at native speed), copies out the kernel and the initrd
    and makes an ext4 disk image of the tree with `mke2fs -d`.
-3. `boot(image, append=...)` boots the image in qemu (TCG) with the serial console written
-   to a log file, and returns the facts the probe (`vmfiles/ro-root-probe`) printed between
-   its markers before it powered the guest off.
 
-`demo(debs)` is the interactive variant: same image without the probe, a root password,
-and the serial console on the terminal.
+Booting an image is `testbed.qemu`'s part.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -30,38 +28,28 @@ import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from debian.debian_support import Version as DebianVersion
 
-from ro_root.errors import UserError, die
-from ro_root.proc import Stopped, require, run
+from ro_root.errors import die
+from ro_root.proc import require, run
 
 log = logging.getLogger("ro-root")
 
 VMFILES = Path(__file__).resolve().parent / "vmfiles"
 DEFAULT_CACHE = Path("/var/cache/ro-root-tests")
 CACHE_ENV = "RO_ROOT_TEST_CACHE"
-PROBE_BEGIN = "RO-ROOT-PROBE-BEGIN"
-PROBE_END = "RO-ROOT-PROBE-END"
-DEFAULT_BOOT_TIMEOUT = 300.0
 DISK_SIZE = 3 * 1024**3
-BASE_CMDLINE = ("root=/dev/vda", "ro", "console=ttyS0", "panic=-1")
-LOG_TAIL_LINES = 40
-# The kernel's last line before it runs the initramfs. Under TCG a guest kernel has been seen
-# (1 boot in several hundred) to hang for good earlier than that, right after
-# "clocksource: Switched to clocksource hpet": boot() retries such a stall.
-KERNEL_HANDOFF = "Run /init as init process"
-KERNEL_STALL_ATTEMPTS = 2
 # The init-bottom script as lsinitramfs lists it: present iff the initrd carries ro-root.
 PAYLOAD_IN_INITRD = "scripts/init-bottom/ro-root"
 # Installed into each image when it is prepared, so that editing the probe does not
 # invalidate the cached base tarballs (it is left out of their cache key).
 PROBE = "ro-root-probe"
 
-# Host programs the harness runs, with the Debian package that provides each.
+# Host programs the harness (this module and testbed.qemu) runs, with their Debian packages.
 HOST_PROGRAMS = {
     "mmdebstrap": "mmdebstrap",
     "qemu-system-x86_64": "qemu-system-x86",
@@ -80,7 +68,6 @@ _CHROOT_ENV = {
     "LC_ALL": "C",
 }
 _BUSYBOX_PACKAGES = ("busybox", "busybox-static")
-_FACT = re.compile(r"([a-z0-9_.]+)=(.*)")
 
 
 @dataclass(frozen=True)
@@ -176,36 +163,6 @@ class Image:
         die(f"{self.disk}: no kernel {version} (has {', '.join(k.version for k in self.kernels)})")
 
 
-@dataclass(frozen=True)
-class BootResult:
-    """One boot: the full serial log and the probe's key=value facts."""
-
-    image: Image
-    cmdline: str
-    log_path: Path
-    log: str
-    facts: dict[str, str]
-    seconds: float
-    stray: tuple[str, ...] = field(default=())
-    # boot(cut_at=...): qemu was killed (a power cut) when the marker appeared; no facts.
-    power_cut: bool = False
-
-    def numbered(self, prefix: str) -> list[str]:
-        """Values of PREFIX.1, PREFIX.2, ... (a repeated fact, e.g. "fstab" or "rorootlog")."""
-        values: list[str] = []
-        while f"{prefix}.{len(values) + 1}" in self.facts:
-            values.append(self.facts[f"{prefix}.{len(values) + 1}"])
-        return values
-
-    def describe(self) -> str:
-        """Where to look when an assertion about this boot fails."""
-        return (
-            f"serial log: {self.log_path}\n"
-            f"kernel command line: {self.cmdline}\n"
-            f"probe facts: {json.dumps(self.facts, indent=1, sort_keys=True)}"
-        )
-
-
 def cache_dir() -> Path:
     """Where base tarballs are kept: $RO_ROOT_TEST_CACHE or /var/cache/ro-root-tests."""
     value = os.environ.get(CACHE_ENV)
@@ -232,6 +189,50 @@ def file_sha256(path: Path) -> str:
     with path.open("rb") as stream:
         while chunk := stream.read(4 * 1024 * 1024):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+DIGEST_CHUNK = 64 * 1024
+_ZEROS = bytes(DIGEST_CHUNK)
+
+
+def disk_digest(path: Path) -> str:
+    """A sha256 of the content of the sparse disk image PATH that reads only where data is.
+
+    The file is cut in chunks of DIGEST_CHUNK bytes at fixed offsets; the digest covers the
+    file's size and the offset and bytes of every chunk that is not all zeros. Holes read as
+    zeros and are not read at all (SEEK_DATA/SEEK_HOLE). So two digests are equal exactly when
+    the two contents are, byte for byte, as with a sha256 of every byte, however the file
+    system happens to map the file: a read of an unwritten extent (the ext4 journal that
+    mke2fs preallocates, read by the guest's mount) makes it "data" in the page cache
+    without changing a byte, and must not count as a change. A 3 GiB test image holds
+    about 0.9 GiB of data: this reads a third of what file_sha256() reads.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        descriptor = stream.fileno()
+        size = os.fstat(descriptor).st_size
+        digest.update(f"size {size}\n".encode())
+        offset = 0  # every chunk before this one is done
+        while offset < size:
+            try:
+                start = os.lseek(descriptor, offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # nothing but a hole up to the end
+                    break
+                raise
+            end = os.lseek(descriptor, start, os.SEEK_HOLE)
+            chunk_at = max(offset, start - start % DIGEST_CHUNK)
+            stream.seek(chunk_at)
+            while chunk_at < end:
+                chunk = stream.read(DIGEST_CHUNK)
+                if not chunk:
+                    die(f"{path}: shorter than its data extents say (changed while read?)")
+                if chunk != _ZEROS[: len(chunk)]:
+                    digest.update(f"{chunk_at} {len(chunk)}\n".encode())
+                    digest.update(chunk)
+                chunk_at += len(chunk)
+            offset = chunk_at
     return digest.hexdigest()
 
 
@@ -291,6 +292,29 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
         return target
     require("mmdebstrap", "mmdebstrap")
     cache.mkdir(parents=True, exist_ok=True)
+    # Test runs in parallel (pytest-xdist workers, other checkouts) build a missing tarball
+    # once: the others wait for it.
+    with _locked(cache / f".{family}.lock"):
+        if target.is_file():
+            log.info("base image: %s (built meanwhile by another run)", target)
+            return target
+        _build_base_tarball(spec, family, target)
+    return target
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file PATH (created) for the duration, waiting for it."""
+    with path.open("a") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
+def _build_base_tarball(spec: ImageSpec, family: str, target: Path) -> None:
+    cache = target.parent
     partial = cache / f".{target.stem}.{os.getpid()}.partial.tar"
     started = time.monotonic()
     log.info("base image: building %s with mmdebstrap", target.name)
@@ -309,7 +333,6 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
             log.info("base image: removing outdated %s", stale)
             stale.unlink(missing_ok=True)
     log.info("base image: built in %.0f s", time.monotonic() - started)
-    return target
 
 
 def build_tarball(spec: ImageSpec, output: Path, extra: Sequence[str]) -> Path:
@@ -654,248 +677,3 @@ def make_disk(path: Path, label: str, size_mib: int = 64) -> Path:
         stream.truncate(size_mib * 1024 * 1024)
     run(["mke2fs", "-q", "-t", "ext4", "-L", label, path], capture=True)
     return path
-
-
-# --- 3. boot -------------------------------------------------------------------------------
-
-
-def qemu_argv(
-    image: Image,
-    cmdline: str,
-    serial: Path | None,
-    kernel: Kernel | None = None,
-    drives: Sequence[Path] = (),
-) -> list[str]:
-    """The qemu command line; SERIAL None means the console on this terminal (-nographic).
-
-    DRIVES are extra raw disks after the root: /dev/vdb, /dev/vdc, ...
-    """
-    kernel = kernel or image.newest
-    argv = [
-        "qemu-system-x86_64",
-        "-accel", "tcg,thread=multi",
-        "-cpu", "max",
-        "-m", "1024",
-        "-smp", "2",
-        "-no-reboot",
-        "-nic", "none",
-        "-drive", f"file={image.disk},format=raw,if=virtio",
-        "-kernel", str(kernel.vmlinuz),
-        "-initrd", str(kernel.initrd),
-        "-append", cmdline,
-    ]  # fmt: skip
-    for drive in drives:
-        argv += ["-drive", f"file={drive},format=raw,if=virtio"]
-    if serial is None:
-        argv.append("-nographic")
-    else:
-        argv += ["-display", "none", "-monitor", "none", "-serial", f"file:{serial}"]
-    return argv
-
-
-def parse_probe(text: str) -> tuple[dict[str, str], tuple[str, ...]] | None:
-    """The facts between the probe's markers, and any line that is not key=value.
-
-    None if the log has no complete probe section.
-    """
-    lines = [line.rstrip("\r") for line in text.splitlines()]
-    # The marker may follow a prompt that another program left on the console.
-    begins = [n for n, line in enumerate(lines) if line.endswith(PROBE_BEGIN)]
-    if not begins:
-        return None
-    begin = begins[-1]
-    try:
-        end = lines.index(PROBE_END, begin)
-    except ValueError:
-        return None
-    facts: dict[str, str] = {}
-    stray: list[str] = []
-    for line in lines[begin + 1 : end]:
-        match = _FACT.fullmatch(line)
-        if match is None:
-            stray.append(line)
-        else:
-            facts[match.group(1)] = match.group(2)
-    return facts, tuple(stray)
-
-
-def kernel_stalled(text: str) -> bool:
-    """True if the serial log ends before the kernel handed over to the initramfs.
-
-    Until that line nothing of the image has run (the kernel has not even mounted the root),
-    so a hang there is the emulator's or the kernel's, never the product's: boot() retries it.
-    """
-    return KERNEL_HANDOFF not in text
-
-
-def _log_holds(path: Path, text: str) -> bool:
-    """True once the serial log PATH contains TEXT (the guest's cue for a power cut)."""
-    try:
-        return text.encode() in path.read_bytes()
-    except FileNotFoundError:  # qemu has not created it yet
-        return False
-
-
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.replace("\r", "").splitlines()[-lines:])
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:40] or "default"
-
-
-def boot(
-    image: Image,
-    append: Sequence[str] = (),
-    *,
-    expect: str | None = None,
-    kernel: str | None = None,
-    timeout: float = DEFAULT_BOOT_TIMEOUT,
-    drives: Sequence[Path] = (),
-    probe: bool = True,
-    cut_at: str | None = None,
-) -> BootResult:
-    """Boot IMAGE once; the probe reports and powers off. Fails with the log's tail if not.
-
-    EXPECT is the outcome the boot must have, as /run/ro-root/state says it (active, skipped,
-    failed, or none when ro-root is not installed): another outcome fails with the facts.
-    KERNEL is a kernel version of the image (default: the newest). DRIVES are extra disks.
-    PROBE False is a boot that must stop before the system runs (a panic in the initramfs):
-    it fails if the probe reports, and its result has no facts.
-    CUT_AT is a power cut: as soon as the serial log holds that text (printed by a probe task
-    at the chosen moment) qemu is killed with SIGKILL, so the disk image keeps exactly what
-    the guest had written to it by then. The result has power_cut set and no facts; a boot
-    that ends, or times out, before the text appears fails.
-    """
-    if not image.spec.probe:
-        die("boot() needs an image with the probe; use demo() for an interactive boot")
-    if cut_at is not None and (expect is not None or not probe):
-        die("boot(): a power cut (cut_at) leaves no facts to check EXPECT or PROBE against")
-    require("qemu-system-x86_64", "qemu-system-x86")
-    chosen = image.find_kernel(kernel) if kernel else image.newest
-    cmdline = " ".join((*BASE_CMDLINE, *append))
-    number = len(list(image.directory.glob("boot-*.log"))) + 1
-    label = " ".join((f"expect-{expect}" if expect else "", *append))
-    log_path = image.directory / f"boot-{number:02d}-{_slug(label)}.log"
-    until = None if cut_at is None else lambda: _log_holds(log_path, cut_at)
-    for attempt in range(1, KERNEL_STALL_ATTEMPTS + 1):
-        log_path.unlink(missing_ok=True)
-        started = time.monotonic()
-        clean = False
-        timed_out = False
-        cut = False
-        try:
-            proc = run(
-                qemu_argv(image, cmdline, log_path, chosen, drives),
-                check=False,
-                capture=True,
-                input="",
-                timeout=timeout,
-                until=until,
-            )
-            cut = isinstance(proc, Stopped)
-            clean = proc.returncode == 0
-            exited = f"qemu exited with status {proc.returncode}"
-            if proc.stderr.strip():
-                exited += f": {_tail(proc.stderr, 5)}"
-        except UserError as exc:  # run() turns a timeout into a UserError; qemu was killed
-            exited = f"qemu did not finish: {exc}"
-            timed_out = True
-        seconds = time.monotonic() - started
-        text = log_path.read_text(errors="replace") if log_path.exists() else ""
-        if not (timed_out and kernel_stalled(text)) or attempt == KERNEL_STALL_ATTEMPTS:
-            break
-        stalled = log_path.with_name(f"stalled-{attempt}-{log_path.name}")
-        log_path.replace(stalled)
-        log.warning(
-            "boot: the guest kernel stalled before it started /init, so before any ro-root "
-            "code ran (an emulator hang under TCG); booting again (attempt %d of %d); "
-            "stalled log: %s",
-            attempt + 1,
-            KERNEL_STALL_ATTEMPTS,
-            stalled,
-        )
-    parsed = parse_probe(text)
-    where = f"boot of kernel {chosen.version} with '{cmdline}' of {image.disk}"
-    if cut_at is not None:
-        if not cut:
-            die(
-                f"{where}: expected a power cut when the console showed {cut_at!r}, but it "
-                f"never did; {exited}\nserial log: {log_path}\n"
-                f"--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
-            )
-        log.info("boot: '%s' power cut after %.0f s (%s)", cmdline, seconds, log_path)
-        return BootResult(
-            image=image,
-            cmdline=cmdline,
-            log_path=log_path,
-            log=text,
-            facts={},
-            seconds=seconds,
-            power_cut=True,
-        )
-    if not probe:
-        if parsed is not None or not exited.startswith("qemu exited"):
-            die(
-                f"{where}: expected the boot to stop in the initramfs, but "
-                f"{'the system came up and the probe reported' if parsed else exited}\n"
-                f"serial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
-            )
-        return BootResult(
-            image=image, cmdline=cmdline, log_path=log_path, log=text, facts={}, seconds=seconds
-        )
-    if parsed is None:
-        die(
-            f"{where}: no complete probe report on the serial console after {seconds:.0f} s; "
-            f"{exited}\nserial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n"
-            f"{_tail(text)}"
-        )
-    if not clean:
-        die(
-            f"{where}: the probe reported but the guest did not power off cleanly; {exited}\n"
-            f"serial log: {log_path}\n--- last {LOG_TAIL_LINES} lines ---\n{_tail(text)}"
-        )
-    facts, stray = parsed
-    log.info("boot: '%s' took %.0f s (%s)", cmdline, seconds, log_path)
-    result = BootResult(
-        image=image,
-        cmdline=cmdline,
-        log_path=log_path,
-        log=text,
-        facts=facts,
-        seconds=seconds,
-        stray=stray,
-    )
-    if expect is not None and facts.get("rorootstate") != expect:
-        die(
-            f"{where}: expected ro-root to be {expect}, it is {facts.get('rorootstate')} "
-            f"({facts.get('rorootreason', '')})\n{result.describe()}"
-        )
-    return result
-
-
-# --- demo ----------------------------------------------------------------------------------
-
-
-def demo(
-    debs: Sequence[Path],
-    spec: ImageSpec = DEMO_SPEC,
-    *,
-    workdir: Path | None = None,
-    append: Sequence[str] = (),
-) -> int:
-    """Build a demo image with DEBS and boot it with the serial console on this terminal.
-
-    Log in as root/root; quit qemu with Ctrl-A X. Returns qemu's exit status.
-    """
-    if spec.probe:
-        die("demo() needs an ImageSpec with probe=False (no probe, a getty and a password)")
-    require("qemu-system-x86_64", "qemu-system-x86")
-    image = prepare_image(spec, debs, workdir or cache_dir() / "demo")
-    print(
-        f"Booting {image.disk} (changes to it persist between demo runs until it is rebuilt).\n"
-        "Log in as root, password root. Quit qemu with Ctrl-A X.",
-        flush=True,
-    )
-    cmdline = " ".join((*BASE_CMDLINE, *append))
-    return run(qemu_argv(image, cmdline, None), check=False).returncode
