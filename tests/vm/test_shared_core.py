@@ -141,7 +141,8 @@ def test_a_megabyte_of_one_byte_as_config_boots_the_defaults_in_normal_time(
 def test_an_upgrade_keeps_the_admins_config_in_every_accepted_form(core: CoreImage) -> None:
     core("upgrade")
     lines = core.conf_after_upgrade.splitlines()
-    # postinst rewrote the managed keys where they were, to the same values, and added none.
+    # postinst rewrote the managed keys where they were, to the same values; it appends only
+    # the managed key the file lacks (mode), never a second enabled= or data_mounts=.
     assert lines == [
         "# the admin's own file",
         "enabled=no",
@@ -149,6 +150,7 @@ def test_an_upgrade_keeps_the_admins_config_in_every_accepted_form(core: CoreIma
         "apt_guard=refuse ",
         "size=64m",
         "failure_policy=ro",
+        "mode=tmpfs",
     ], core.conf_after_upgrade
 
 
