@@ -1034,6 +1034,18 @@ rr_main()
 	# every boot): append.
 	true >>"$RR_RUNDIR/log"
 	rr_defaults
+	# The boot's state starts empty: in an initramfs the environment is the
+	# kernel command line, and RR_DONE_UPPER_IN=1 there must not reach the
+	# record of a boot that never set up the overlay.
+	RR_STATE=
+	RR_DONE_UPPER_IN=
+	RR_UPPER_DEV=
+	RR_UPPERDIR=
+	RR_DATA_OK=
+	RR_DATA_REFUSED=
+	RR_MOUNTED_RW=
+	RR_REPLAYED=
+	RR_LOWER_SETRO=no
 	RR_OVERRIDDEN=
 	if [ -r "$RR_RUNDIR/premount" ]; then
 		read -r RR_OVERRIDDEN 2>/dev/null <"$RR_RUNDIR/premount"

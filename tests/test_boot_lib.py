@@ -1138,3 +1138,24 @@ def test_an_unreadable_uptime_records_no_time(boot: Boot, uptime: str) -> None:
     result = boot.run(f'echo "{uptime}" >"{boot.tmp}/uptime"; rr_main')
     assert result.state == "active"
     assert settings(result)["setup_seconds"] == ""
+
+
+def test_boot_state_on_the_kernel_command_line_reaches_no_record(boot: Boot) -> None:
+    # Unknown KEY=VALUE kernel parameters land in init's environment (issue 12, defect 3).
+    boot.cmdline = "root=/dev/vda ro ro-root=disabled"
+    result = boot.run(
+        "rr_main",
+        RR_DONE_UPPER_IN="1",
+        RR_UPPER_DEV="/dev/evil",
+        RR_DATA_OK="LABEL=x:/srv",
+        RR_STATE="active",
+        RR_MOUNTED_RW="yes",
+    )
+    assert result.state == "skipped"
+    got = settings(result)
+    assert (got["upper"], got["upperdir"], got["data_mounts_active"], got["medium"]) == (
+        "none",
+        "",
+        "",
+        "writable",
+    )
