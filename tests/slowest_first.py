@@ -21,6 +21,7 @@ SLOWEST_FIRST = (
     "vm/test_on_device.py",  # two boots rebuild the initrd in the guest
     "vm/test_faults_power.py",  # two images, an offline upgrade
     "vm/test_faults_product.py",
+    "vm/test_shared_core.py",  # an offline upgrade and three boots (issue 12)
     "vm/test_boot_bookworm.py",
     "vm/test_boot_bookworm_sysvinit.py",
     "vm/test_repo_image.py",
