@@ -54,7 +54,8 @@ HOSTILE = {
     f"ro-root=$({PWNED})": "ignoring unknown value in kernel parameter 'ro-root=$(touch",
     f"ro-root.size=`{PWNED}`": "bad value '`touch${IFS}/run/ro-root-pwned`' for size",
     f"ro-root.policy=rw;{PWNED}": "bad value 'rw;touch${IFS}/run/ro-root-pwned' for failure_po",
-    f'ro-root="tmpfs;{PWNED}"': "ignoring unknown value in kernel parameter 'ro-root=\"tmpfs;",
+    # The kernel and systemd take key="value" unquoted; so does ro-root (issue 12, defect 13).
+    f'ro-root="tmpfs;{PWNED}"': "ignoring unknown value in kernel parameter 'ro-root=tmpfs;",
     "ro-root=overlayfs": "ignoring unknown value in kernel parameter 'ro-root=overlayfs'",
     f"ro-root=device:LABEL={LONG_LABEL}": "ignoring bad device in kernel parameter 'ro-root=dev",
     "ro-root": "ignoring unknown kernel parameter 'ro-root'",
