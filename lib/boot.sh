@@ -49,11 +49,10 @@ rr_info()
 	log_success_msg "ro-root: $1"
 }
 
-# rr_warn MESSAGE: always shown on the console, `quiet` or not.
-rr_warn()
+# rr_show_warning MESSAGE: always on the console, `quiet` or not, and in the
+# log (common.sh's rr_warn counts it and calls this).
+rr_show_warning()
 {
-	RR_WARNINGS=$((${RR_WARNINGS:-0} + 1))
-	[ -z "$RR_QUIET" ] || return 0
 	rr_record warning "$1"
 	printf 'ro-root: warning: %s\n' "$1"
 }

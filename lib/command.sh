@@ -108,15 +108,9 @@ rr_version()
 	printf 'ro-root %s\n' "${rr_v:-(version unknown: not installed by dpkg)}"
 }
 
-# rr_active: this boot's root is ro-root's overlay (record.sh's predicate).
-rr_active()
-{
-	rr_overlay_active
-}
-
 rr_require_active()
 {
-	if ! rr_active; then
+	if ! rr_overlay_active; then
 		rr_die 1 "the overlay is not active on this boot (state: $STATE): $1"
 	fi
 }
@@ -145,7 +139,7 @@ rr_command()
 	[ -n "$RR_UPPER" ] || RR_UPPER=$(rr_upper_dir)
 	case "${1-}" in
 	exec | commit | enable | disable)
-		if [ "$RR_EUID" = 0 ] && rr_active; then
+		if [ "$RR_EUID" = 0 ] && rr_overlay_active; then
 			rr_run_copy "$@"
 		fi
 		;;

@@ -15,12 +15,19 @@ RR_CR=$(printf '\r')
 # Set while messages must not be shown (a second reading of the same input).
 RR_QUIET=
 
-# rr_warn MESSAGE: a warning, on standard error. The boot has its own (the
-# console and /run/ro-root/log); RR_WARNINGS counts them either way.
+# rr_warn MESSAGE: a warning, counted in RR_WARNINGS (the parsers stop after
+# too many) and, unless RR_QUIET, shown with rr_show_warning.
 rr_warn()
 {
 	RR_WARNINGS=$((${RR_WARNINGS:-0} + 1))
 	[ -z "$RR_QUIET" ] || return 0
+	rr_show_warning "$1"
+}
+
+# rr_show_warning MESSAGE: on standard error. The boot shows it on the
+# console and keeps it in /run/ro-root/log instead (boot.sh).
+rr_show_warning()
+{
 	printf 'ro-root: warning: %s\n' "$1" >&2
 }
 

@@ -360,15 +360,20 @@ EOF
 	return 0
 }
 
-# rr_config_value FILE KEY: KEY's value in the configuration FILE as the
-# boot reads it (settings.sh: the same syntax, validation and defaults).
+# rr_config_value FILE KEY...: the value of each KEY, one line each, in the
+# configuration FILE as the boot reads it (the same syntax, validation and
+# defaults); FILE is parsed once.
 rr_config_value()
 {
 	(
+		rr_cfile=$1
+		shift
 		RR_QUIET=yes
 		rr_defaults
-		rr_read_config "$1"
-		rr_value "$2"
+		rr_read_config "$rr_cfile"
+		for rr_ckey in "$@"; do
+			rr_value "$rr_ckey"
+		done
 	)
 }
 

@@ -145,7 +145,7 @@ cmd_status()
 	[ "$#" -le 1 ] || rr_usage_error "status: too many arguments"
 
 	RR_IS_ACTIVE=0
-	rr_active && RR_IS_ACTIVE=1
+	rr_overlay_active && RR_IS_ACTIVE=1
 	rr_settings=$RR_RUNDIR/settings
 	rr_have_settings=false
 	[ -r "$rr_settings" ] && rr_have_settings=true
@@ -215,8 +215,12 @@ cmd_status()
 	# The real root's configuration, for the next boot.
 	rr_conf=$(rr_real "$RR_CONF")
 	# Read as the next boot will read it (settings.sh).
-	c_enabled=$(rr_config_value "$rr_conf" enabled)
-	c_mode=$(rr_config_value "$rr_conf" mode)
+	{
+		read -r c_enabled
+		read -r c_mode
+	} <<EOF
+$(rr_config_value "$rr_conf" enabled mode)
+EOF
 	if [ -e "$(rr_real "$RR_ONCE")" ]; then
 		rr_next=writable-once
 	elif [ "$c_enabled" = no ]; then

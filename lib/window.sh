@@ -331,7 +331,7 @@ cmd_exec()
 	rr_require_root exec "$RR_EXEC_FAILED"
 	RO_ROOT_EXEC=1
 	export RO_ROOT_EXEC
-	if ! rr_active; then
+	if ! rr_overlay_active; then
 		rr_need_command "$1"
 		rr_say "the overlay is not active on this boot (state: $STATE): running the command directly on the root"
 		"$@"
@@ -393,7 +393,7 @@ rr_conf_set()
 rr_on_real_root()
 {
 	RR_IS_ACTIVE=0
-	if rr_active; then
+	if rr_overlay_active; then
 		RR_IS_ACTIVE=1
 		rr_traps 1
 		rr_window_open 1
