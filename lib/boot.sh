@@ -8,8 +8,9 @@
 # the boot variables of init: rootmnt, init, readonly, fastboot, ...).
 #
 # Written for dash and for a klibc-only initramfs: builtins, klibc's
-# mount/umount/mkdir/ln/readlink/sleep/dd/dmesg, kmod's modprobe and
-# coreutils' chmod and rm (which the hook copies); no sed, grep or awk.
+# mount/umount/mkdir/mv/ln/readlink/sleep/dd/dmesg/nuke (rr_remove) and
+# kmod's modprobe; util-linux's blockdev (protect_device, which the hook
+# copies unless busybox provides it); no sed, grep, awk, chmod or rm.
 #
 # Expects from the generator: log_success_msg, log_warning_msg,
 # log_failure_msg, panic and get_fstype (initramfs-tools' /scripts/functions);
@@ -376,7 +377,7 @@ rr_write_fstab()
 		fi
 	} >"$rr_new" || rr_fstab_ok=1
 	if [ "$rr_fstab_ok" != 0 ]; then
-		rm -f "$rr_new"
+		rr_remove "$rr_new"
 		return 1
 	fi
 	mv -f "$rr_new" "$2"
@@ -600,7 +601,10 @@ rr_upper_device()
 		rr_warn "could not mount the persistent upper device $rr_spec ($rr_dev, $rr_fstype): falling back to tmpfs"
 		return 1
 	fi
-	if ! mkdir -p "$RR_UPPER/ro-root/upper" "$RR_UPPER/ro-root/work"; then
+	# The upper directory is the root directory of the overlay: 0755 as a
+	# root must be. One that exists keeps its mode (a persistent change).
+	# shellcheck disable=SC2174 # -m for upper and work, not ro-root/
+	if ! mkdir -p -m 0755 "$RR_UPPER/ro-root/upper" "$RR_UPPER/ro-root/work"; then
 		umount "$RR_UPPER"
 		rr_warn "could not create ro-root/upper and ro-root/work on $rr_spec: falling back to tmpfs"
 		return 1
@@ -749,7 +753,7 @@ rr_setup()
 		return 1
 	fi
 	RR_DONE_OVERLAY=1
-	if ! chmod 755 "$rootmnt" || ! mkdir -p "$rootmnt/ro" "$rootmnt/rw"; then
+	if ! mkdir -p "$rootmnt/ro" "$rootmnt/rw"; then
 		rr_fail "could not prepare /ro and /rw in the overlay"
 		return 1
 	fi
@@ -794,7 +798,7 @@ rr_once()
 		rr_was_ro=1
 		mount -n -o remount,rw "$rr_dev" "$rootmnt" || rr_was_ro=
 	fi
-	if ! rm -f "$1"; then
+	if ! rr_remove "$1"; then
 		rr_warn "could not remove /etc/ro-root.disable-once: the next boot will be writable too"
 	fi
 	if [ -n "$rr_was_ro" ]; then

@@ -37,6 +37,15 @@ rr_record_info()
 	:
 }
 
+# rr_remove FILE: remove the file or symbolic link FILE; true if it is gone.
+# klibc has no rm but its nuke (rm -rf), which exits 0 even when it could not
+# remove: whether FILE is gone is what tells.
+rr_remove()
+{
+	rm -f "$1" 2>/dev/null || nuke "$1" 2>/dev/null
+	[ ! -e "$1" ] && [ ! -L "$1" ]
+}
+
 # rr_printable TEXT: print TEXT for a message: at most 80 characters, each
 # unprintable one (control characters, binary junk) shown as '?'. Linear in
 # TEXT's length: only its head is looked at.

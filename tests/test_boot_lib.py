@@ -277,7 +277,9 @@ def test_overlay_boot_mounts_real_root_read_only_on_ro_and_tmpfs_on_rw(boot: Boo
     assert mounted[f"{root}/rw"][1] == "tmpfs"
     assert "mode=0755" in mounted[f"{root}/rw"][2]
     assert f"{root}.ro" not in mounted and f"{root}.rw" not in mounted
-    assert f"chmod 755 {root}" in result.calls
+    # The root of the overlay is its upper directory: made 0755, no chmod (klibc has none).
+    assert f"mkdir -m 0755 {root}.rw/upper {root}.rw/work" in result.calls
+    assert not [c for c in result.calls if c.startswith(("chmod", "rm ", "nuke"))]
     assert result.state == "active"
     assert "/dev/vda" in result.reason
     assert "ro-root: active:" in result.stdout
@@ -390,7 +392,7 @@ def test_root_that_is_already_an_overlay_is_left_alone(boot: Boot) -> None:
         "mkdir -m 0755",
         "-o move {root} {root}.ro",
         "mount -t overlay",
-        "chmod 755",
+        "mkdir -p {root}/ro {root}/rw",
         "-o move {root}.ro {root}/ro",
         "-o move {root}.rw {root}/rw",
     ],
@@ -1083,9 +1085,38 @@ def test_disable_once_skips_one_boot_and_removes_its_file(boot: Boot) -> None:
 
 def test_disable_once_that_cannot_be_removed_warns(boot: Boot) -> None:
     (boot.rootmnt / "etc" / "ro-root.disable-once").write_text("")
-    result = boot.run(fail="rm -f")
+    # Neither rm nor nuke can remove it.
+    result = boot.run(fail="ro-root.disable-once")
     assert result.state == "skipped"
     assert "the next boot will be writable too" in result.stdout
+
+
+# --- rr_remove: klibc has no rm, but nuke, which exits 0 whatever happens ----------------------
+
+
+def test_remove_without_rm_uses_klibc_nuke(boot: Boot) -> None:
+    target = boot.tmp / "flag"
+    target.write_text("")
+    result = boot.run(f"rm() {{ return 127; }}; rr_remove {target} && echo gone")
+    assert result.stdout.strip() == "gone"
+    assert f"nuke {target}" in result.calls
+    assert not target.exists()
+
+
+def test_remove_is_false_when_nuke_left_the_file(boot: Boot) -> None:
+    target = boot.tmp / "flag"
+    target.write_text("")
+    result = boot.run(f"rm() {{ return 127; }}; rr_remove {target} || echo stays", fail="nuke")
+    assert result.stdout.strip() == "stays"
+    assert target.exists()
+
+
+def test_remove_of_a_dangling_symlink(boot: Boot) -> None:
+    target = boot.tmp / "link"
+    target.symlink_to(boot.tmp / "nowhere")
+    result = boot.run(f"rr_remove {target} && echo gone")
+    assert result.stdout.strip() == "gone"
+    assert not target.is_symlink()
 
 
 # --- sysvinit: nothing under /run/systemd ---------------------------------------------------

@@ -27,4 +27,6 @@ sleep() { fake_record sleep "$@"; }
 # get_fstype DEVICE: from initramfs-tools; $FAKE_FSTYPE or ext4.
 get_fstype() { fake_record get_fstype "$@" && printf '%s\n' "${FAKE_FSTYPE-ext4}"; }
 rm() { fake_record rm "$@" && command rm "$@"; }
+# klibc's nuke (rm -rf) exits 0 whether or not it removed anything.
+nuke() { fake_record nuke "$@" && command rm -rf "$@"; return 0; }
 blockdev() { fake_record blockdev "$@"; }

@@ -143,6 +143,13 @@ def test_writes_on_a_plain_boot_persist(boots: BootSequence) -> None:
 # --- boots 3, 4 and 7: `rw fsck.repair=yes` on the kernel command line (issue 18) ----------------
 
 
+def test_klibc_only_initrd_carries_only_what_the_boot_needs(
+    image: images.Image, tmp_path: Path
+) -> None:
+    problems = vmtest.initrd_content_problems(image, tmp_path / "initrd")
+    assert not problems, problems
+
+
 def test_initrd_has_fsck_for_the_root(image: images.Image) -> None:
     # Otherwise the rw boots would prove nothing about the initramfs's fsck.
     files = image.initrd_files

@@ -45,6 +45,13 @@ def test_busybox_image_has_busybox_in_a_rebuilt_initrd_with_the_payload(
     assert not problems, problems
 
 
+def test_busybox_initrd_carries_only_what_the_boot_needs(
+    image: images.Image, tmp_path: Path
+) -> None:
+    problems = vmtest.initrd_content_problems(image, tmp_path / "initrd")
+    assert not problems, problems
+
+
 def test_busybox_default_boot_is_a_read_only_overlay(boots: BootSequence) -> None:
     vmtest.expect_overlay(boots("overlay"))
 

@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 import pytest
 
 from ro_root.errors import UserError
+from ro_root.proc import run
 from testbed import images, qemu
 
 # "panic": the boot must stop in the initramfs, before the system (and the probe) runs.
@@ -32,6 +33,11 @@ INITRD_PAYLOAD = (
     "usr/lib/ro-root/record.sh",
     "usr/lib/ro-root/boot.sh",
 )
+# Programs the hook once copied for one call each; klibc's own tools do the job now (issue 17).
+INITRD_NOT_NEEDED = ("usr/bin/rm", "usr/bin/chmod", "bin/rm", "bin/chmod")
+# The shared core as the hook copies it, in the order the boot scripts source it.
+CORE_IN_INITRD = ("common", "settings", "record", "boot")
+REPO = Path(__file__).resolve().parents[2]
 # Every test image has this root (testbed/vmfiles/fstab, qemu's virtio disk).
 ROOT_DEVICE = "/dev/vda"
 
@@ -214,6 +220,46 @@ def image_problems(image: images.Image) -> list[str]:
         problems.append(f"the image has busybox but the initrd {image.initrd} does not")
     if not image.spec.busybox and busybox:
         problems.append(f"busybox in the initrd {image.initrd}: {' '.join(busybox)}")
+    return problems
+
+
+def unpack_initrd(initrd: Path, dest: Path) -> Path:
+    """The tree of INITRD (unmkinitramfs), its main archive when an early one precedes it."""
+    run(["unmkinitramfs", initrd, dest])
+    return dest / "main" if (dest / "main").is_dir() else dest
+
+
+def _core_as_bash_reads_it(libdir: Path) -> str:
+    """Every function and RR_/rr_ variable the core defines, as bash prints them back:
+    the code without its comments and layout."""
+    sources = "".join(f'. "{libdir}/{name}.sh"\n' for name in CORE_IN_INITRD)
+    script = f"{sources}declare -f\ndeclare -p | grep -E '^declare -[-a-zA-Z]* (RR_|rr_)'\n"
+    return run(["bash", "-c", script], capture=True).stdout
+
+
+def initrd_content_problems(image: images.Image, dest: Path) -> list[str]:
+    """The initrd carries nothing the boot does not need: no rm or chmod, blockdev once
+    (busybox's where busybox is there), and the core without its comments but with the same
+    code as the library in the tree."""
+    tree = unpack_initrd(image.initrd, dest)
+    files = image.initrd_files
+    problems = [
+        f"{path} in the initrd {image.initrd}" for path in INITRD_NOT_NEEDED if path in files
+    ]
+    blockdev, busybox = tree / "usr/sbin/blockdev", tree / "usr/bin/busybox"
+    if not blockdev.exists():
+        problems.append(f"no usr/sbin/blockdev in the initrd {image.initrd}")
+    elif image.spec.busybox and not blockdev.samefile(busybox):
+        problems.append("usr/sbin/blockdev is util-linux's although busybox provides one")
+    elif not image.spec.busybox and blockdev.stat().st_size < 4096:
+        problems.append(f"usr/sbin/blockdev is {blockdev.stat().st_size} B, not util-linux's")
+    for name in CORE_IN_INITRD:
+        text = (tree / f"usr/lib/ro-root/{name}.sh").read_text()
+        comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+        if comments:
+            problems.append(f"usr/lib/ro-root/{name}.sh keeps comment lines: {comments[:3]}")
+    if _core_as_bash_reads_it(tree / "usr/lib/ro-root") != _core_as_bash_reads_it(REPO / "lib"):
+        problems.append("the initrd's copy of the core is not the same code as lib/")
     return problems
 
 
