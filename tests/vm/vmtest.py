@@ -33,8 +33,6 @@ INITRD_PAYLOAD = (
     "usr/lib/ro-root/record.sh",
     "usr/lib/ro-root/boot.sh",
 )
-# Programs the hook once copied for one call each; klibc's own tools do the job now (issue 17).
-INITRD_NOT_NEEDED = ("usr/bin/rm", "usr/bin/chmod", "bin/rm", "bin/chmod")
 # The shared core as the hook copies it, in the order the boot scripts source it.
 CORE_IN_INITRD = ("common", "settings", "record", "boot")
 REPO = Path(__file__).resolve().parents[2]
@@ -242,17 +240,21 @@ def initrd_content_problems(image: images.Image, dest: Path) -> list[str]:
     (busybox's where busybox is there), and the core without its comments but with the same
     code as the library in the tree."""
     tree = unpack_initrd(image.initrd, dest)
-    files = image.initrd_files
-    problems = [
-        f"{path} in the initrd {image.initrd}" for path in INITRD_NOT_NEEDED if path in files
-    ]
-    blockdev, busybox = tree / "usr/sbin/blockdev", tree / "usr/bin/busybox"
-    if not blockdev.exists():
-        problems.append(f"no usr/sbin/blockdev in the initrd {image.initrd}")
-    elif image.spec.busybox and not blockdev.samefile(busybox):
-        problems.append("usr/sbin/blockdev is util-linux's although busybox provides one")
-    elif not image.spec.busybox and blockdev.stat().st_size < 4096:
-        problems.append(f"usr/sbin/blockdev is {blockdev.stat().st_size} B, not util-linux's")
+    busybox = tree / "usr/bin/busybox"
+    problems = []
+    for name in ("usr/bin/rm", "usr/bin/chmod", "usr/sbin/blockdev"):
+        path = tree / name
+        if image.spec.busybox:
+            # busybox's hook links its applets; nothing else may stand in their place.
+            if path.exists() and not path.samefile(busybox):
+                problems.append(f"{name} in the initrd is not busybox's applet")
+        elif name == "usr/sbin/blockdev":
+            if not path.exists() or path.stat().st_size < 4096:
+                problems.append(f"no util-linux blockdev in the initrd {image.initrd}")
+        elif path.exists() or path.is_symlink():
+            problems.append(f"{name} in the initrd {image.initrd}: klibc's tools do its job")
+    if image.spec.busybox and not (tree / "usr/sbin/blockdev").exists():
+        problems.append(f"no blockdev in the initrd {image.initrd}")
     for name in CORE_IN_INITRD:
         text = (tree / f"usr/lib/ro-root/{name}.sh").read_text()
         comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
