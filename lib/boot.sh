@@ -314,16 +314,8 @@ rr_fstab_line()
 # entry for MOUNTPOINT, as "TYPE OPTIONS"; fails if it has none.
 rr_fstab_entry()
 {
-	rr_fe=
-	[ -r "$1" ] || return 1
-	while read -r rr_f1 rr_f2 rr_f3 rr_f4 _; do
-		case "$rr_f1" in
-		'' | '#'*) continue ;;
-		esac
-		[ "$rr_f2" = "$2" ] && rr_fe="${rr_f3:-auto} ${rr_f4:-defaults}"
-	done <"$1"
-	[ -n "$rr_fe" ] || return 1
-	printf '%s\n' "$rr_fe"
+	rr_fstab_find "$1" "$2" || return 1
+	printf '%s %s\n' "$RR_FSTAB_TYPE" "$RR_FSTAB_OPTS"
 }
 
 # rr_data_fstab_line REAL ITEM: the overlay's fstab line of data mount ITEM
