@@ -103,6 +103,23 @@ rr_mount_field()
 	printf '%s\n' "$rr_value"
 }
 
+# The flag file that asks for one writable boot with no shell and no
+# keyboard: anyone can create it on a boot partition from another computer.
+# The boot looks for it at the top of each of RR_FLAG_DIRS that the real
+# fstab mounts from a partition of its own, and removes it (boot.sh).
+RR_FLAG=ro-root.disable-once
+RR_FLAG_DIRS="/boot/firmware /boot/efi /boot"
+
+# rr_flag_pending: true if the flag file is on one of RR_FLAG_DIRS as the
+# running system (under RR_ROOT) has them mounted.
+rr_flag_pending()
+{
+	for rr_fd in $RR_FLAG_DIRS; do
+		[ ! -e "$RR_ROOT$rr_fd/$RR_FLAG" ] || return 0
+	done
+	return 1
+}
+
 # rr_fstab_find FSTAB MOUNTPOINT: FSTAB's last entry for MOUNTPOINT, read as
 # data: sets RR_FSTAB_SPEC, RR_FSTAB_TYPE (auto if none) and RR_FSTAB_OPTS (defaults
 # if none); fails if FSTAB has no such entry. Not in a subshell.

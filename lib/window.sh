@@ -531,7 +531,11 @@ rr_on_real_root()
 rr_do_enable()
 {
 	rr_conf_set enabled yes || return 1
-	rm -f "$(rr_real "$RR_ONCE")"
+	rm -f "$(rr_real "$RR_ONCE")" || return 1
+	# A flag file on a boot partition asks for the same as disable --once.
+	for rr_fd in $RR_FLAG_DIRS; do
+		rm -f "$(rr_real "$rr_fd/$RR_FLAG")" || return 1
+	done
 }
 
 rr_do_disable()

@@ -1250,3 +1250,23 @@ def test_enable_and_disable_open_the_same_window(fake: Fake, args: tuple[str, ..
     assert f"mount --bind {fake.merged}/boot/efi {fake.lower}/boot/efi" in fake.call_list()
     assert not mounted(fake, fake.lower / "boot")
     assert fake.lower_mode() == "ro"
+
+
+# --- the flag file on a boot partition (issue 13) ---------------------------------------------
+
+
+def test_status_counts_a_flag_file_on_the_esp_as_writable_once(fake: Fake) -> None:
+    (fake.merged / "boot/efi").mkdir(parents=True)
+    (fake.merged / "boot/efi/ro-root.disable-once").write_text("")
+    assert status_json(fake)[1]["next_boot"] == "writable-once"
+
+
+def test_enable_cancels_a_flag_file_on_a_boot_partition(fake: Fake) -> None:
+    boot_partitions(fake)
+    # In the window the real ESP is the real root's /boot/efi (the fake binds nothing).
+    (fake.lower / "boot/firmware").mkdir(parents=True)
+    flag = fake.lower / "boot/firmware/ro-root.disable-once"
+    flag.write_text("")
+    proc = fake.run("enable")
+    assert proc.returncode == 0, proc.stderr
+    assert not flag.exists()
