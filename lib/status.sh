@@ -221,7 +221,7 @@ cmd_status()
 	} <<EOF
 $(rr_config_value "$rr_conf" enabled mode)
 EOF
-	if [ -e "$(rr_real "$RR_ONCE")" ]; then
+	if [ -e "$(rr_real "$RR_ONCE")" ] || rr_flag_pending; then
 		rr_next=writable-once
 	elif [ "$c_enabled" = no ]; then
 		rr_next=writable
