@@ -217,6 +217,10 @@ def test_raspi_exec_rebuilds_the_initrd_on_the_firmware_partition(boots: RaspiBo
         problems.append("the guest's /boot/firmware initrd did not change through exec")
     if after.initrd_sha256 == before.initrd_sha256:
         problems.append("the firmware partition's initrd is the one before exec")
+    # raspi-firmware's hook wrote cmdline.txt anew in the window: its root= must still be the
+    # real root (the hook asks findmnt), not the overlay of the running system.
+    if "root=/dev/vda2" not in after.cmdline:
+        problems.append(f"cmdline.txt after exec: {' '.join(after.cmdline)}")
     if MARK_SCRIPT not in after.kernel.initrd_files:
         problems.append(f"the firmware partition's initrd lacks the added {MARK_SCRIPT}")
     problems += [f"{path} not in the rebuilt initrd" for path in vmtest.INITRD_PAYLOAD
