@@ -707,24 +707,26 @@ def prepare_image(
             for path in ("bin/busybox", "usr/bin/busybox", "sbin/busybox", "usr/sbin/busybox"):
                 if (tree / path).exists():
                     die(f"image tree {tree}: /{path} exists but the image must have no busybox")
-        kernels = []
-        for version in _boot_versions([p.name for p in boot_dir.iterdir()]):
-            kernels.append(
-                _copy_kernel(
-                    version,
-                    boot_dir,
-                    workdir / "kernels" / version,
-                    # The image's own lsinitramfs knows its compression.
-                    _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
-                )
-            )
-        rebuilt = file_sha256(boot_dir / f"initrd.img-{kernels[0].version}") != initrd_before
         disk = workdir / "disk.img"
+        kernels = []
         if spec.raspi:
             raspi.make_disk(tree, disk, size)
-            # What the firmware boots: the kernel and initrd its partition names.
-            kernels = [firmware_boot(disk, workdir / "kernels" / "firmware")[0]]
+            # What the firmware boots: the kernel and initrd its partition names (the one
+            # installing the debs rebuilt, if raspi-firmware's hook copied it there).
+            kernels.append(firmware_boot(disk, workdir / "kernels" / "firmware")[0])
         else:
+            for version in _boot_versions([p.name for p in boot_dir.iterdir()]):
+                kernels.append(
+                    _copy_kernel(
+                        version,
+                        boot_dir,
+                        workdir / "kernels" / version,
+                        # The image's own lsinitramfs knows its compression.
+                        _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
+                    )
+                )
+        rebuilt = file_sha256(kernels[0].initrd) != initrd_before
+        if not spec.raspi:
             disk.unlink(missing_ok=True)
             with disk.open("wb") as stream:
                 stream.truncate(size)
