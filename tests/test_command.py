@@ -1270,3 +1270,18 @@ def test_enable_cancels_a_flag_file_on_a_boot_partition(fake: Fake) -> None:
     proc = fake.run("enable")
     assert proc.returncode == 0, proc.stderr
     assert not flag.exists()
+
+
+def test_status_warns_when_the_loaders_copy_of_the_initrd_differs(fake: Fake) -> None:
+    # Debian's raspi-firmware: the firmware reads /boot/firmware/initrd.img-VERSION, a copy.
+    firmware = fake.merged / "boot/firmware"
+    firmware.mkdir(parents=True)
+    (fake.tmp / "boot/initrd.img-6.1.0-99-amd64").write_text("new\n")
+    (firmware / "initrd.img-6.1.0-99-amd64").write_text("old\n")
+    proc = fake.run("status")
+    assert f"the boot loader reads {firmware}/initrd.img-6.1.0-99-amd64, which differs" in (
+        proc.stdout + proc.stderr
+    )
+    (firmware / "initrd.img-6.1.0-99-amd64").write_text("new\n")
+    proc = fake.run("status")
+    assert "the boot loader reads" not in proc.stdout + proc.stderr
