@@ -228,6 +228,9 @@ def test_raspi_exec_rebuilds_the_initrd_on_the_firmware_partition(boots: RaspiBo
         problems.append(f"the firmware partition's initrd lacks the added {MARK_SCRIPT}")
     problems += [f"{path} not in the rebuilt initrd" for path in vmtest.INITRD_PAYLOAD
                  if path not in after.kernel.initrd_files]  # fmt: skip
+    # The copy the firmware reads is the initrd update-initramfs built: status does not warn.
+    if "the boot loader reads" in out(boot, "fw_status"):
+        problems.append(f"ro-root status after exec: {out(boot, 'fw_status')}")
     if fact(boot, "fw_mounts_below_ro"):
         problems.append(f"mounts left below /ro after exec: {fact(boot, 'fw_mounts_below_ro')}")
     if "ro" not in fact(boot, "fw_ro_after").split(","):
