@@ -21,6 +21,10 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # What `build.py repo` runs: apt-ftparchive and gpg.
 REPO_DEBS  := apt-utils gnupg
+# The arm64 Raspberry Pi image (tests/vm/test_boot_raspi_arm64.py): built through qemu-user
+# (binfmt_misc, which the harness mounts and registers itself: testbed.images.ensure_foreign_arch),
+# booted on qemu's arm virt machine from its FAT firmware partition (sfdisk, mkfs.vfat, mtools).
+ARM_DEBS   := qemu-user-static arch-test qemu-system-arm fdisk dosfstools mtools zstd
 # Debian packages the builder needs (every command the README shows after `make deb`,
 # `build.py repo` included), and those the tests need on top.
 BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2 $(REPO_DEBS)
@@ -28,8 +32,9 @@ VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core zstd
 # The benchmark: images and boots, and a debhelper build to compare `make deb` with.
 BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) python3-venv debhelper build-essential util-linux
 # make test (no boot, no chroot): what the unit tests and linters run, and nothing more.
-QUICK_DEBS := $(BUILD_DEBS) python3-venv dash shellcheck faketime gpgv man-db groff-base
-TEST_DEBS  := $(QUICK_DEBS) $(VM_DEBS) piuparts util-linux
+QUICK_DEBS := $(BUILD_DEBS) python3-venv dash shellcheck faketime gpgv man-db groff-base \
+	fdisk dosfstools mtools e2fsprogs
+TEST_DEBS  := $(QUICK_DEBS) $(VM_DEBS) $(ARM_DEBS) piuparts util-linux
 # make check runs the suite on this many pytest-xdist workers, each taking whole test modules
 # (slowest first, tests/slowest_first.py) and booting one guest at a time with the host's
 # CPUs shared out among them (docs/testing-times.md).

@@ -27,6 +27,8 @@ RR_CMDLINE_FILE=/proc/cmdline
 RR_FILESYSTEMS_FILE=/proc/filesystems
 RR_KMSG=/dev/kmsg
 RR_DISKDIR=/dev/disk
+# Where a boot partition is mounted for a moment to look for the flag file.
+RR_FLAG_MNT=/run/ro-root/flag
 RR_SYSTEMD_RUN=/run/systemd
 # initramfs-tools' boot variables, sourced by init after every boot script.
 RR_PARAM_CONF=/conf/param.conf
@@ -315,16 +317,8 @@ rr_fstab_line()
 # entry for MOUNTPOINT, as "TYPE OPTIONS"; fails if it has none.
 rr_fstab_entry()
 {
-	rr_fe=
-	[ -r "$1" ] || return 1
-	while read -r rr_f1 rr_f2 rr_f3 rr_f4 _; do
-		case "$rr_f1" in
-		'' | '#'*) continue ;;
-		esac
-		[ "$rr_f2" = "$2" ] && rr_fe="${rr_f3:-auto} ${rr_f4:-defaults}"
-	done <"$1"
-	[ -n "$rr_fe" ] || return 1
-	printf '%s\n' "$rr_fe"
+	rr_fstab_find "$1" "$2" || return 1
+	printf '%s %s\n' "$RR_FSTAB_TYPE" "$RR_FSTAB_OPTS"
 }
 
 # rr_data_fstab_line REAL ITEM: the overlay's fstab line of data mount ITEM
@@ -808,6 +802,79 @@ rr_once()
 	return 0
 }
 
+# rr_flag_file: the flag file RR_FLAG on a boot partition (the ones of
+# RR_FLAG_DIRS that the real fstab mounts from a partition of their own)
+# asks for one writable boot. Each such partition is mounted read-only on
+# RR_FLAG_MNT to look; where the flag is, the partition is mounted writable
+# just to remove it (the one write to it outside a window) and the boot is
+# skipped. A flag that cannot be removed would make every boot writable
+# without anyone asking again: then this boot stays read-only, with a
+# warning that says how to remove it.
+rr_flag_file()
+{
+	for rr_fd in $RR_FLAG_DIRS; do
+		rr_fstab_separate "$rootmnt/etc/fstab" "$rr_fd" || continue
+		rr_flag_partition "$rr_fd"
+	done
+	return 0
+}
+
+# rr_flag_partition DIR: look for the flag on the partition the real fstab
+# mounts on DIR (RR_FSTAB_SPEC, RR_FSTAB_TYPE), and consume it.
+rr_flag_partition()
+{
+	rr_fdev=$RR_FSTAB_SPEC
+	case "$rr_fdev" in
+	/dev/*) ;;
+	*)
+		if ! rr_wait_device "$RR_FSTAB_SPEC"; then
+			rr_warn "could not look for $1/$RR_FLAG: the device of $RR_FSTAB_SPEC ($1) did not appear"
+			return 0
+		fi
+		rr_fdev=$RR_FOUND
+		;;
+	esac
+	rr_ftype=$RR_FSTAB_TYPE
+	if [ "$rr_ftype" = auto ]; then
+		rr_ftype=$(get_fstype "$rr_fdev" 2>/dev/null) || rr_ftype=
+	fi
+	# A look that writes nothing: no journal or log replay.
+	case "$rr_ftype" in
+	ext3 | ext4) rr_fopts=ro,noload ;;
+	xfs | f2fs) rr_fopts=ro,norecovery ;;
+	*) rr_fopts=ro ;;
+	esac
+	[ -z "$rr_ftype" ] || modprobe -q -b "$rr_ftype" 2>/dev/null
+	mkdir -p "$RR_FLAG_MNT" 2>/dev/null
+	if ! mount -t "${rr_ftype:-auto}" -o "$rr_fopts" "$rr_fdev" "$RR_FLAG_MNT"; then
+		rr_warn "could not mount $1 ($rr_fdev, ${rr_ftype:-unknown type}) read-only to look for $RR_FLAG; not looked for there"
+		return 0
+	fi
+	rr_found=
+	[ -e "$RR_FLAG_MNT/$RR_FLAG" ] && rr_found=1
+	if ! umount "$RR_FLAG_MNT"; then
+		rr_warn "could not unmount $1 ($rr_fdev) from $RR_FLAG_MNT after looking for $RR_FLAG"
+		[ -z "$rr_found" ] || rr_warn "found $1/$RR_FLAG but could not remove it: this boot stays read-only"
+		return 0
+	fi
+	[ -n "$rr_found" ] || return 0
+	rr_gone=
+	if mount -t "${rr_ftype:-auto}" -o rw "$rr_fdev" "$RR_FLAG_MNT"; then
+		rr_remove "$RR_FLAG_MNT/$RR_FLAG" && rr_gone=1
+		# Unmounting writes back what the removal changed.
+		if ! umount "$RR_FLAG_MNT"; then
+			rr_warn "could not unmount $1 ($rr_fdev) from $RR_FLAG_MNT after removing $RR_FLAG"
+		fi
+	fi
+	if [ -z "$rr_gone" ]; then
+		rr_warn "found $1/$RR_FLAG on $rr_fdev but could not remove it: this boot stays read-only, as a flag that stays would make every boot writable; delete the file from another computer, or run: ro-root exec rm $1/$RR_FLAG"
+		return 0
+	fi
+	rr_info "found and removed $1/$RR_FLAG on $rr_fdev: this boot is writable, the next one read-only again"
+	[ -n "$RR_SKIP" ] || RR_SKIP="disabled for this boot only by the flag file $1/$RR_FLAG (on $rr_fdev), which the boot removed"
+	return 0
+}
+
 # rr_write_settings: what this boot used, for `ro-root status` (key=value).
 rr_write_settings()
 {
@@ -1064,6 +1131,7 @@ rr_main()
 		rr_warn "could not read the kernel command line from $RR_CMDLINE_FILE"
 	rr_parse_cmdline "$rr_cmdline"
 	rr_once "$rootmnt/etc/ro-root.disable-once"
+	rr_flag_file
 	if [ -n "$RR_SKIP" ]; then
 		rr_outcome skipped "$RR_SKIP"
 		rr_write_settings

@@ -112,6 +112,65 @@ rr_mount_field()
 	printf '%s\n' "$rr_value"
 }
 
+# The flag file that asks for one writable boot with no shell and no
+# keyboard: anyone can create it on a boot partition from another computer.
+# The boot looks for it at the top of each of RR_FLAG_DIRS that the real
+# fstab mounts from a partition of its own, and removes it (boot.sh).
+RR_FLAG=ro-root.disable-once
+RR_FLAG_DIRS="/boot/firmware /boot/efi /boot"
+
+# rr_flag_pending: true if the flag file is on one of RR_FLAG_DIRS as the
+# running system (under RR_ROOT) has them mounted.
+rr_flag_pending()
+{
+	for rr_fd in $RR_FLAG_DIRS; do
+		[ ! -e "$RR_ROOT$rr_fd/$RR_FLAG" ] || return 0
+	done
+	return 1
+}
+
+# rr_fstab_find FSTAB MOUNTPOINT: FSTAB's last entry for MOUNTPOINT, read as
+# data: sets RR_FSTAB_SPEC, RR_FSTAB_TYPE (auto if none) and RR_FSTAB_OPTS (defaults
+# if none); fails if FSTAB has no such entry. Not in a subshell.
+rr_fstab_find()
+{
+	RR_FSTAB_SPEC=
+	RR_FSTAB_TYPE=
+	RR_FSTAB_OPTS=
+	[ -r "$1" ] || return 1
+	while read -r rr_f1 rr_f2 rr_f3 rr_f4 _; do
+		case "$rr_f1" in
+		'' | '#'*) continue ;;
+		esac
+		if [ "$rr_f2" = "$2" ]; then
+			RR_FSTAB_SPEC=$rr_f1
+			RR_FSTAB_TYPE=${rr_f3:-auto}
+			RR_FSTAB_OPTS=${rr_f4:-defaults}
+		fi
+	done <"$1"
+	[ -n "$RR_FSTAB_SPEC" ]
+}
+
+# rr_fstab_separate FSTAB MOUNTPOINT: true if FSTAB mounts a file system of
+# its own on MOUNTPOINT at boot: an entry on a block device (a path under
+# /dev, or UUID=, LABEL=, PARTUUID=, PARTLABEL=), not noauto, not a bind
+# mount. Sets RR_FS_* as rr_fstab_find does.
+rr_fstab_separate()
+{
+	rr_fstab_find "$1" "$2" || return 1
+	case "$RR_FSTAB_SPEC" in
+	/dev/* | UUID=* | LABEL=* | PARTUUID=* | PARTLABEL=*) ;;
+	*) return 1 ;;
+	esac
+	case "$RR_FSTAB_TYPE" in
+	swap | tmpfs | proc | sysfs | devpts | none | nfs | nfs4 | cifs | autofs) return 1 ;;
+	esac
+	case ",$RR_FSTAB_OPTS," in
+	*,noauto,* | *,bind,* | *,rbind,*) return 1 ;;
+	esac
+	return 0
+}
+
 # rr_mounts_below DIR: print the mount points below DIR (not DIR itself),
 # space-separated; print nothing if there are none.
 rr_mounts_below()

@@ -134,6 +134,20 @@ rr_payload_check()
 	fi
 }
 
+# rr_loader_copy_check: where the boot loader reads a copy of the running
+# kernel's initrd on the firmware partition (Debian's raspi-firmware copies
+# /boot/initrd.img-VERSION to /boot/firmware/ after every update-initramfs),
+# print a warning if that copy differs from the initrd update-initramfs built:
+# the next boot would run the copy.
+rr_loader_copy_check()
+{
+	rr_copy_i=$RR_ROOT/boot/firmware/initrd.img-$RR_KVER
+	rr_built_i=$RR_BOOTDIR/initrd.img-$RR_KVER
+	[ -e "$rr_copy_i" ] && [ -e "$rr_built_i" ] || return 0
+	cmp -s "$rr_built_i" "$rr_copy_i" 2>/dev/null && return 0
+	printf '%s\n' "the boot loader reads $rr_copy_i, which differs from $rr_built_i (what update-initramfs built): run: ro-root exec update-initramfs -u -k $RR_KVER, whose post-update hook copies it, then reboot"
+}
+
 cmd_status()
 {
 	rr_json=
@@ -221,7 +235,7 @@ cmd_status()
 	} <<EOF
 $(rr_config_value "$rr_conf" enabled mode)
 EOF
-	if [ -e "$(rr_real "$RR_ONCE")" ]; then
+	if [ -e "$(rr_real "$RR_ONCE")" ] || rr_flag_pending; then
 		rr_next=writable-once
 	elif [ "$c_enabled" = no ]; then
 		rr_next=writable
@@ -246,6 +260,11 @@ EOF
 	if [ "$RR_PAYLOAD" = false ]; then
 		rr_now="${rr_now:+$rr_now
 }$RR_PAYLOAD_MSG"
+	fi
+	rr_copy_msg=$(rr_loader_copy_check)
+	if [ -n "$rr_copy_msg" ]; then
+		rr_now="${rr_now:+$rr_now
+}$rr_copy_msg"
 	fi
 	if [ -n "$rr_now" ]; then
 		rr_warnings="${rr_warnings:+$rr_warnings

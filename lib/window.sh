@@ -8,6 +8,16 @@ RR_WINDOW=
 RR_BOUND=
 RR_LOCKED=
 RR_DEVICE_SETRO=
+# The file systems of the real system that package operations write besides
+# the root, parents first: the window mounts each one that is separate at
+# the same path under the real root (/ro/boot...), writable. A separate /usr
+# never gets here: the boot refuses a file system mounted below the root.
+RR_WINDOW_FS="/var /boot /boot/efi /boot/firmware"
+# Mounted by this window, deepest first; of those, the ones to make
+# read-only again, and MOUNTPOINT=DEVICE of the devices to protect again.
+RR_WINDOW_MOUNTED=
+RR_WINDOW_RO=
+RR_WINDOW_SETRO=
 
 # rr_device_ro DEVICE: "true" if the block device DEVICE is read-only
 # (protect_device=yes), "false" if not, "null" if unknown. Read from sysfs,
@@ -80,6 +90,128 @@ rr_window_open()
 			rr_die "$1" "could not remount the real root $RR_LOWER writable"
 		fi
 	fi
+	for rr_mp in $RR_WINDOW_FS; do
+		if ! rr_window_fs_open "$rr_mp"; then
+			rr_why="could not make the real system's $rr_mp writable in the window ($RR_WINDOW_WHY): nothing was run; a package operation would write into the empty mount point on the root instead of the file system the boot loader reads"
+			rr_window_close
+			rr_die "$1" "$rr_why"
+		fi
+	done
+}
+
+# rr_window_fs_open MOUNTPOINT: if MOUNTPOINT is a file system of its own on
+# the real system, mount it on the real root's MOUNTPOINT and make it
+# writable. The running system's mount is bound there (its own mount stays
+# as it is: read-only stays read-only); one the running system lacks is
+# mounted as the real fstab says, as a writable boot would mount it. Fails
+# with RR_WINDOW_WHY.
+rr_window_fs_open()
+{
+	RR_WINDOW_WHY=
+	rr_fs_dst=$RR_LOWER$1
+	rr_fs_type=$(rr_mount_field "$RR_ROOT$1" 3) || rr_fs_type=
+	if [ -n "$rr_fs_type" ] && [ "$rr_fs_type" != autofs ]; then
+		rr_fs_how="mount --bind $RR_ROOT$1"
+		mount --bind "$RR_ROOT$1" "$rr_fs_dst" || {
+			RR_WINDOW_WHY="$rr_fs_how $rr_fs_dst failed"
+			return 1
+		}
+	elif rr_fstab_separate "$RR_LOWER/etc/fstab" "$1"; then
+		# Read-only first: a file system mounted read-only elsewhere
+		# refuses a writable second mount.
+		rr_fs_how="$RR_FSTAB_SPEC ($RR_FSTAB_TYPE, from $RR_LOWER/etc/fstab)"
+		if [ "$RR_FSTAB_TYPE" = auto ]; then
+			mount -o "$RR_FSTAB_OPTS,ro" "$RR_FSTAB_SPEC" "$rr_fs_dst"
+		else
+			mount -t "$RR_FSTAB_TYPE" -o "$RR_FSTAB_OPTS,ro" "$RR_FSTAB_SPEC" "$rr_fs_dst"
+		fi || {
+			RR_WINDOW_WHY="could not mount $rr_fs_how on $rr_fs_dst"
+			return 1
+		}
+	else
+		return 0
+	fi
+	RR_WINDOW_MOUNTED="$1 $RR_WINDOW_MOUNTED"
+	rr_fs_dev=$(rr_mount_field "$rr_fs_dst" 1) || rr_fs_dev=
+	if [ "$(rr_device_ro "$rr_fs_dev")" = true ]; then
+		blockdev --setrw "$rr_fs_dev" || {
+			RR_WINDOW_WHY="could not make its device $rr_fs_dev writable (blockdev --setrw)"
+			return 1
+		}
+		RR_WINDOW_SETRO="$1=$rr_fs_dev $RR_WINDOW_SETRO"
+	fi
+	if rr_mounted_ro "$rr_fs_dst"; then
+		RR_WINDOW_RO="$1 $RR_WINDOW_RO"
+		mount -o remount,rw "$rr_fs_dst" || {
+			RR_WINDOW_WHY="could not remount $rr_fs_dst writable"
+			return 1
+		}
+	fi
+	return 0
+}
+
+# rr_window_fs_close: the file systems rr_window_fs_open mounted, deepest
+# first: read-only again (retrying while busy) and their devices protected
+# again if they were, then unmounted. One that stays writable stays mounted,
+# where the alert says, and the result is failure.
+rr_window_fs_close()
+{
+	rr_fs_ok=0
+	for rr_mp in $RR_WINDOW_MOUNTED; do
+		rr_fs_dst=$RR_LOWER$rr_mp
+		case " $RR_WINDOW_RO " in
+		*" $rr_mp "*)
+			if ! rr_remount_ro "$rr_fs_dst" "the real system's $rr_mp"; then
+				rr_fs_ok=1
+				continue
+			fi
+			;;
+		esac
+		for rr_sd in $RR_WINDOW_SETRO; do
+			[ "${rr_sd%%=*}" = "$rr_mp" ] || continue
+			blockdev --setro "${rr_sd#*=}" || {
+				rr_alert "could not make the device ${rr_sd#*=} of $rr_mp read-only again (blockdev --setro): it is mounted read-only, but could be remounted writable until the next boot"
+				rr_fs_ok=1
+			}
+		done
+		if ! umount "$rr_fs_dst" 2>/dev/null; then
+			sleep 1
+			if ! umount "$rr_fs_dst"; then
+				rr_say "could not unmount $rr_fs_dst: detaching it lazily (it is read-only)"
+				umount -l "$rr_fs_dst" || rr_fs_ok=1
+			fi
+		fi
+	done
+	RR_WINDOW_MOUNTED=
+	RR_WINDOW_RO=
+	RR_WINDOW_SETRO=
+	return "$rr_fs_ok"
+}
+
+# rr_remount_ro MOUNTPOINT WHAT: remount MOUNTPOINT (WHAT, for messages)
+# read-only, retrying while it is busy; loud if it stays writable.
+rr_remount_ro()
+{
+	rr_try=1
+	while ! rr_mounted_ro "$1"; do
+		if mount -o remount,ro "$1" 2>"$RR_RUNDIR/remount.err"; then
+			continue
+		fi
+		if [ "$rr_try" -ge "$RR_REMOUNT_TRIES" ]; then
+			rr_alert "could not remount $2 $1 read-only after $rr_try tries: $(cat "$RR_RUNDIR/remount.err" 2>/dev/null)"
+			rr_alert "$2 is still WRITABLE: a process holds a file on it open for writing, or a deleted file the running system still uses (after an upgrade of a library it runs); it becomes read-only again at the next boot, or with: mount -o remount,ro $1"
+			rm -f "$RR_RUNDIR/remount.err"
+			return 1
+		fi
+		rr_try=$((rr_try + 1))
+		# Files deleted on /ro that the overlay still caches keep the
+		# file system busy; dropping unused cache entries releases them.
+		sync
+		echo 2 >"$RR_DROP_CACHES" 2>/dev/null
+		sleep 1
+	done
+	rm -f "$RR_RUNDIR/remount.err"
+	return 0
 }
 
 # rr_bind: what a chrooted command needs: /proc, /sys, /dev, /run, and a
@@ -160,28 +292,12 @@ rr_unbind()
 rr_window_close()
 {
 	RR_CLOSE_FAILED=
+	rr_fs_failed=
 	[ -n "$RR_WINDOW" ] || return 0
 	rr_unbind
 	sync
-	rr_try=1
-	while ! rr_mounted_ro "$RR_LOWER"; do
-		if mount -o remount,ro "$RR_LOWER" 2>"$RR_RUNDIR/remount.err"; then
-			continue
-		fi
-		if [ "$rr_try" -ge "$RR_REMOUNT_TRIES" ]; then
-			rr_alert "could not remount the real root $RR_LOWER read-only after $rr_try tries: $(cat "$RR_RUNDIR/remount.err" 2>/dev/null)"
-			rr_alert "the real root is still WRITABLE: a process holds a file on it open for writing, or a deleted file the running system still uses (after an upgrade of a library it runs); it becomes read-only again at the next boot, or with: mount -o remount,ro $RR_LOWER"
-			RR_CLOSE_FAILED=1
-			break
-		fi
-		rr_try=$((rr_try + 1))
-		# Files deleted on /ro that the overlay still caches keep the
-		# file system busy; dropping unused cache entries releases them.
-		sync
-		echo 2 >"$RR_DROP_CACHES" 2>/dev/null
-		sleep 1
-	done
-	rm -f "$RR_RUNDIR/remount.err"
+	rr_window_fs_close || rr_fs_failed=1
+	rr_remount_ro "$RR_LOWER" "the real root" || RR_CLOSE_FAILED=1
 	# Only once the file system is read-only: a device made read-only
 	# under a writable mount would not stop its writes, only warn.
 	if [ -n "$RR_DEVICE_SETRO" ] && [ -z "$RR_CLOSE_FAILED" ]; then
@@ -192,6 +308,7 @@ rr_window_close()
 			RR_CLOSE_FAILED=1
 		fi
 	fi
+	[ -z "$rr_fs_failed" ] || RR_CLOSE_FAILED=1
 	RR_WINDOW=
 	rr_unlock
 	[ -z "$RR_CLOSE_FAILED" ]
@@ -351,7 +468,11 @@ cmd_exec()
 		rr_say "interrupted (SIG$RR_SIGNAL) before the command started"
 		exit "$RR_EXEC_FAILED"
 	fi
-	rr_say "the real root is writable on $RR_LOWER ($RR_LOWER_DEV); running: $*"
+	rr_fs_list=
+	for rr_mp in $RR_WINDOW_MOUNTED; do
+		rr_fs_list="$RR_LOWER$rr_mp${rr_fs_list:+, $rr_fs_list}"
+	done
+	rr_say "the real root is writable on $RR_LOWER ($RR_LOWER_DEV)${rr_fs_list:+, with $rr_fs_list}; running: $*"
 	chroot "$RR_LOWER" "$@" 9>&-
 	rr_rc=$?
 	trap '' INT TERM HUP PIPE
@@ -410,7 +531,11 @@ rr_on_real_root()
 rr_do_enable()
 {
 	rr_conf_set enabled yes || return 1
-	rm -f "$(rr_real "$RR_ONCE")"
+	rm -f "$(rr_real "$RR_ONCE")" || return 1
+	# A flag file on a boot partition asks for the same as disable --once.
+	for rr_fd in $RR_FLAG_DIRS; do
+		rm -f "$(rr_real "$rr_fd/$RR_FLAG")" || return 1
+	done
 }
 
 rr_do_disable()

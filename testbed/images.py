@@ -14,6 +14,7 @@ Booting an image is `testbed.qemu`'s part.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -28,7 +29,7 @@ import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -36,10 +37,14 @@ from debian.debian_support import Version as DebianVersion
 
 from ro_root.errors import die
 from ro_root.proc import require, run
+from testbed import raspi
 
 log = logging.getLogger("ro-root")
 
 VMFILES = Path(__file__).resolve().parent / "vmfiles"
+# The hooks and files of the arm64 images with Debian's raspi-firmware only: hashed into
+# those images' cache key, and no other's.
+RASPI_VMFILES = VMFILES / "raspi"
 DEFAULT_CACHE = Path("/var/cache/ro-root-tests")
 CACHE_ENV = "RO_ROOT_TEST_CACHE"
 DISK_SIZE = 3 * 1024**3
@@ -60,6 +65,20 @@ HOST_PROGRAMS = {
     "umount": "mount",
     "debugfs": "e2fsprogs",
     "lsinitramfs": "initramfs-tools-core",
+}
+# What the arm64 (raspi-firmware) images need on top: qemu-user through binfmt_misc to run
+# the image's programs, the emulator, and the tools of the partitioned disk with its FAT
+# firmware partition (testbed.raspi).
+FOREIGN_HOST_PROGRAMS = {
+    "qemu-aarch64-static": "qemu-user-static",
+    "qemu-system-aarch64": "qemu-system-arm",
+    "sfdisk": "fdisk",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
+    "mdir": "mtools",
+    "mtype": "mtools",
+    # lsinitramfs of the initrd copied off the firmware partition.
+    "zstd": "zstd",
 }
 
 _CHROOT_ENV = {
@@ -84,10 +103,18 @@ class ImageSpec:
     # True: test image (probe runs at boot, prints facts, powers off; no getty on ttyS0).
     # False: demo image (no probe, getty on ttyS0, root password "root").
     probe: bool = True
+    # arm64 with Debian's raspi-firmware: built through qemu-user, a partitioned disk whose
+    # FAT partition 1 (/boot/firmware) holds what raspi-firmware wrote, booted on qemu's
+    # virt machine from those files (testbed.raspi). Left out of repr(), which cache_key()
+    # hashes, so that adding it kept every cached amd64 tarball; the mmdebstrap command,
+    # also hashed, carries it (--arch=arm64 and the raspi hooks).
+    raspi: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.init not in ("systemd", "sysvinit"):
             die(f"ImageSpec.init must be systemd or sysvinit, not {self.init!r}")
+        if self.raspi and (self.init != "systemd" or self.busybox or self.backports_kernel):
+            die("ImageSpec: a raspi image is systemd, without busybox or backports kernel")
         for name in (self.suite, *self.extra_packages):
             if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", name):
                 die(f"ImageSpec: not a Debian suite or package name: {name!r}")
@@ -96,9 +123,16 @@ class ImageSpec:
     def mode(self) -> str:
         return "probe" if self.probe else "demo"
 
+    @property
+    def arch(self) -> str:
+        """The image's Debian architecture."""
+        return "arm64" if self.raspi else "amd64"
+
     def packages(self) -> list[str]:
         """The packages mmdebstrap --include gets, on top of minbase."""
-        packages = ["linux-image-amd64", "initramfs-tools", "udev", "kmod"]
+        packages = [f"linux-image-{self.arch}", "initramfs-tools", "udev", "kmod"]
+        if self.raspi:
+            packages.append("raspi-firmware")
         if self.init == "systemd":
             packages.append("systemd-sysv")
         else:
@@ -169,11 +203,13 @@ def cache_dir() -> Path:
     return Path(value) if value else DEFAULT_CACHE
 
 
-def check_host() -> list[str]:
-    """What this host lacks to build and boot test images (empty if nothing)."""
+def check_host(foreign: bool = False) -> list[str]:
+    """What this host lacks to build and boot test images (empty if nothing); FOREIGN: the
+    arm64 (raspi) images too."""
+    programs = {**HOST_PROGRAMS, **(FOREIGN_HOST_PROGRAMS if foreign else {})}
     problems = [
         f"{program} not found (apt-get install {package})"
-        for program, package in HOST_PROGRAMS.items()
+        for program, package in programs.items()
         if shutil.which(program) is None
     ]
     if os.geteuid() != 0:
@@ -182,6 +218,43 @@ def check_host() -> list[str]:
             "bind mounts need root"
         )
     return problems
+
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+BINFMT_CONF = Path("/usr/lib/binfmt.d")
+_QEMU_USER = {"arm64": "aarch64"}
+
+
+def ensure_foreign_arch(arch: str, binfmt: Path = BINFMT, conf: Path = BINFMT_CONF) -> None:
+    """Make this host run ARCH's programs through qemu-user, as mmdebstrap --arch and a chroot
+    into the image need; nothing if it does already.
+
+    Debian 12's qemu-user-static registers its interpreters through systemd-binfmt, which
+    does not run on every host (not in a container, nor where binfmt_misc is not mounted):
+    mount binfmt_misc and register the package's own entry by hand. Once per boot of the host.
+    """
+    name = _QEMU_USER.get(arch)
+    if name is None:
+        die(f"no qemu-user interpreter known for architecture {arch!r}")
+    entry = binfmt / f"qemu-{name}"
+    if entry.is_file():
+        if entry.read_text().splitlines()[0] != "enabled":
+            die(f"{entry} is registered but disabled", hint=f"echo 1 >{entry}")
+        return
+    source = conf / f"qemu-{name}.conf"
+    if not source.is_file():
+        die(f"{source} not found", hint="apt-get install qemu-user-static")
+    if not (binfmt / "register").exists():
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", binfmt])
+    lines = [ln for ln in source.read_text().splitlines() if ln and not ln.startswith("#")]
+    if len(lines) != 1:
+        die(f"{source}: expected one binfmt_misc entry, found {len(lines)}")
+    log.info("binfmt_misc: registering %s from %s", entry.name, source)
+    # FileExistsError: another run registered it meanwhile.
+    with contextlib.suppress(FileExistsError):
+        (binfmt / "register").write_text(lines[0] + "\n")
+    if not entry.is_file():
+        die(f"registering {source} in {binfmt} did not create {entry}")
 
 
 def file_sha256(path: Path) -> str:
@@ -250,14 +323,31 @@ def mmdebstrap_argv(
     # mmdebstrap runs the hook with sh -c and the chroot directory as "$1".
     kernel = "backports" if spec.backports_kernel else "distribution"
     hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init} {kernel}'
+    foreign: list[str] = []
+    if spec.raspi:
+        raspi = vmfiles / RASPI_VMFILES.name
+        foreign = [
+            "--arch=arm64",
+            # raspi-firmware is in non-free-firmware.
+            "--components=main,non-free-firmware",
+            # Small initrds, set before the kernel is installed (see the hook).
+            f'--essential-hook=sh {shlex.quote(str(raspi / "initramfs.sh"))} "$1"',
+        ]
     return [
         "mmdebstrap",
         "--variant=minbase",
         "--format=tar",
         # Package lists stay, so that apt can resolve a .deb's dependencies later.
         "--skip=cleanup/apt/lists",
+        *foreign,
         f"--include={','.join(spec.packages())}",
         f"--customize-hook={hook}",
+        # After customize.sh: mmdebstrap runs the hooks of one kind in the order given.
+        *(
+            [f'--customize-hook=sh {shlex.quote(str(vmfiles / "raspi" / "customize.sh"))} "$1"']
+            if spec.raspi
+            else []
+        ),
         *extra,
         spec.suite,
         str(output),
@@ -269,8 +359,11 @@ def cache_key(spec: ImageSpec) -> str:
     digest = hashlib.sha256()
     argv = mmdebstrap_argv(spec, Path("OUT"), Path("VMFILES"))
     digest.update(json.dumps([repr(spec), argv]).encode())
-    for path in sorted(p for p in VMFILES.iterdir() if p.name != PROBE):
+    for path in sorted(p for p in VMFILES.iterdir() if p.name != PROBE and p.is_file()):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    if spec.raspi:
+        for path in sorted(RASPI_VMFILES.iterdir()):
+            digest.update(b"raspi/" + path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -281,6 +374,7 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
     family = "-".join(
         [
             f"base-{spec.suite}-{spec.init}-{spec.mode}",
+            *(["arm64-raspi"] if spec.raspi else []),
             *(["busybox"] if spec.busybox else []),
             *(["bpo"] if spec.backports_kernel else []),
             *(["extra", *spec.extra_packages] if spec.extra_packages else []),
@@ -291,6 +385,8 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
         log.info("base image: %s (cached)", target)
         return target
     require("mmdebstrap", "mmdebstrap")
+    if spec.raspi:
+        ensure_foreign_arch(spec.arch)
     cache.mkdir(parents=True, exist_ok=True)
     # Test runs in parallel (pytest-xdist workers, other checkouts) build a missing tarball
     # once: the others wait for it.
@@ -550,6 +646,11 @@ def prepare_image(
     """
     for program in ("tar", "chroot", "mke2fs", "mount"):
         require(program, HOST_PROGRAMS[program])
+    if spec.raspi:
+        for program, package in FOREIGN_HOST_PROGRAMS.items():
+            require(program, package)
+        # The chroot runs the image's arm64 programs (apt, the initrd's build).
+        ensure_foreign_arch(spec.arch)
     debs = tuple(Path(d).resolve() for d in debs)
     for deb in debs:
         if not deb.is_file():
@@ -606,23 +707,30 @@ def prepare_image(
             for path in ("bin/busybox", "usr/bin/busybox", "sbin/busybox", "usr/sbin/busybox"):
                 if (tree / path).exists():
                     die(f"image tree {tree}: /{path} exists but the image must have no busybox")
-        kernels = []
-        for version in _boot_versions([p.name for p in boot_dir.iterdir()]):
-            kernels.append(
-                _copy_kernel(
-                    version,
-                    boot_dir,
-                    workdir / "kernels" / version,
-                    # The image's own lsinitramfs knows its compression.
-                    _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
-                )
-            )
-        rebuilt = file_sha256(boot_dir / f"initrd.img-{kernels[0].version}") != initrd_before
         disk = workdir / "disk.img"
-        disk.unlink(missing_ok=True)
-        with disk.open("wb") as stream:
-            stream.truncate(size)
-        run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
+        kernels = []
+        if spec.raspi:
+            raspi.make_disk(tree, disk, size)
+            # What the firmware boots: the kernel and initrd its partition names (the one
+            # installing the debs rebuilt, if raspi-firmware's hook copied it there).
+            kernels.append(firmware_boot(disk, workdir / "kernels" / "firmware")[0])
+        else:
+            for version in _boot_versions([p.name for p in boot_dir.iterdir()]):
+                kernels.append(
+                    _copy_kernel(
+                        version,
+                        boot_dir,
+                        workdir / "kernels" / version,
+                        # The image's own lsinitramfs knows its compression.
+                        _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
+                    )
+                )
+        rebuilt = file_sha256(kernels[0].initrd) != initrd_before
+        if not spec.raspi:
+            disk.unlink(missing_ok=True)
+            with disk.open("wb") as stream:
+                stream.truncate(size)
+            run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
     finally:
         if tree.exists():
             _remove_tree(tree)
@@ -643,6 +751,24 @@ def _copy_kernel(version: str, boot_dir: Path, dest: Path, files: frozenset[str]
     shutil.copyfile(boot_dir / f"vmlinuz-{version}", vmlinuz)
     shutil.copyfile(boot_dir / f"initrd.img-{version}", initrd)
     return Kernel(version=version, vmlinuz=vmlinuz, initrd=initrd, initrd_files=files)
+
+
+def firmware_boot(disk: Path, dest: Path) -> tuple[Kernel, tuple[str, ...]]:
+    """What a Raspberry Pi's firmware would boot from DISK's FAT partition (testbed.raspi):
+    the kernel and initrd config.txt names, copied into DEST, and the kernel command line
+    made from cmdline.txt."""
+    config = raspi.parse_config(raspi.read_text(disk, "config.txt"))
+    cmdline = raspi.boot_cmdline(raspi.read_text(disk, config.cmdline))
+    dest.mkdir(parents=True, exist_ok=True)
+    vmlinuz = raspi.copy_out(disk, config.kernel, dest / "vmlinuz")
+    initrd = raspi.copy_out(disk, config.initramfs, dest / "initrd.img")
+    kernel = Kernel(
+        version=config.kernel.removeprefix("vmlinuz-"),
+        vmlinuz=vmlinuz,
+        initrd=initrd,
+        initrd_files=_lsinitramfs(initrd),
+    )
+    return kernel, cmdline
 
 
 def refresh_kernels(image: Image) -> Image:

@@ -1,9 +1,11 @@
-"""Booting test images in qemu (TCG) and reading what the probe printed on ttyS0.
+"""Booting test images in qemu (TCG) and reading what the probe printed on the serial console.
 
 `boot(image, append=...)` boots an image of `testbed.images` with the serial console written
 to a log file, and returns the facts the probe (`vmfiles/ro-root-probe`) printed between its
-markers before it powered the guest off. `demo(debs)` is the interactive variant: an image
-without the probe, a root password, and the serial console on the terminal.
+markers before it powered the guest off. An arm64 image with raspi-firmware boots on qemu's
+virt machine from the files its FAT firmware partition names (testbed.raspi). `demo(debs)` is
+the interactive variant: an image without the probe, a root password, and the serial console
+on the terminal.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from pathlib import Path
 
 from ro_root.errors import UserError, die
 from ro_root.proc import require, run
-from testbed.images import DEMO_SPEC, Image, ImageSpec, Kernel, cache_dir, prepare_image
+from testbed.images import (
+    DEMO_SPEC,
+    Image,
+    ImageSpec,
+    Kernel,
+    cache_dir,
+    firmware_boot,
+    prepare_image,
+)
 from testbed.proc import Stopped, run_until
 
 log = logging.getLogger("ro-root")
@@ -99,10 +109,14 @@ def qemu_argv(
     DRIVES are extra raw disks after the root: /dev/vdb, /dev/vdc, ...
     """
     kernel = kernel or image.newest
+    if image.spec.raspi:
+        # qemu's arm virt machine with a Pi 4's CPU core; its console is ttyAMA0.
+        machine = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"]
+    else:
+        machine = ["qemu-system-x86_64", "-cpu", "max"]
     argv = [
-        "qemu-system-x86_64",
+        *machine,
         "-accel", "tcg,thread=multi",
-        "-cpu", "max",
         "-m", "1024",
         "-smp", str(guest_cpus()),
         "-no-reboot",
@@ -227,10 +241,18 @@ def boot(
         die("boot() needs an image with the probe; use demo() for an interactive boot")
     if cut_at is not None and (expect is not None or not probe):
         die("boot(): a power cut (cut_at) leaves no facts to check EXPECT or PROBE against")
-    require("qemu-system-x86_64", "qemu-system-x86")
-    chosen = image.find_kernel(kernel) if kernel else image.newest
-    cmdline = " ".join((*BASE_CMDLINE, *append))
     number = len(list(image.directory.glob("boot-*.log"))) + 1
+    if image.spec.raspi:
+        # What the firmware partition says now: a guest may have rebuilt the initrd there.
+        require("qemu-system-aarch64", "qemu-system-arm")
+        if kernel:
+            die("boot(): a raspi image boots the kernel its config.txt names, not a chosen one")
+        chosen, base = firmware_boot(image.disk, image.directory / f"firmware-{number:02d}")
+    else:
+        require("qemu-system-x86_64", "qemu-system-x86")
+        chosen = image.find_kernel(kernel) if kernel else image.newest
+        base = BASE_CMDLINE
+    cmdline = " ".join((*base, *append))
     label = " ".join((f"expect-{expect}" if expect else "", *append))
     log_path = image.directory / f"boot-{number:02d}-{_slug(label)}.log"
     for attempt in range(1, KERNEL_STALL_ATTEMPTS + 1):

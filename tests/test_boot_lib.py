@@ -1119,6 +1119,95 @@ def test_remove_of_a_dangling_symlink(boot: Boot) -> None:
     assert not target.is_symlink()
 
 
+# --- the flag file ro-root.disable-once on a boot partition (issue 13) --------------------------
+
+ESP_FSTAB = REAL_FSTAB + "UUID=AB-CD  /boot/efi  vfat  umask=0077  0  1\n"
+
+
+def flag_boot(boot: Boot, fstab: str = ESP_FSTAB, flag: bool = True) -> Path:
+    """A real root whose fstab mounts the ESP on /boot/efi; the ESP holds the flag file when
+    FLAG (the fake mount mounts nothing: the flag is where the boot mounts the partition)."""
+    (boot.rootmnt / "etc" / "fstab").write_text(fstab)
+    boot.disk("uuid", "AB-CD", "vda1")
+    mnt = boot.tmp / "flagmnt"
+    mnt.mkdir()
+    if flag:
+        (mnt / "ro-root.disable-once").write_text("")
+    return mnt
+
+
+def test_a_flag_file_on_the_esp_gives_one_writable_boot_and_is_removed(boot: Boot) -> None:
+    mnt = flag_boot(boot)
+    result = boot.run(RR_FLAG_MNT=str(boot.tmp / "flagmnt"))
+    assert result.state == "skipped"
+    assert "/boot/efi/ro-root.disable-once" in result.reason
+    assert not (mnt / "ro-root.disable-once").exists()
+    dev = f"{boot.tmp}/disk/by-uuid/AB-CD"
+    calls = [c for c in result.calls if str(mnt) in c and not c.startswith("mkdir")]
+    assert calls == [
+        f"mount -t vfat -o ro {dev} {mnt}",
+        f"umount {mnt}",
+        f"mount -t vfat -o rw {dev} {mnt}",
+        f"rm -f {mnt}/ro-root.disable-once",
+        f"umount {mnt}",
+    ]
+    # Nothing left mounted, and the root itself never made writable for it.
+    assert result.table == [["/dev/vda", str(boot.rootmnt), "ext4", "ro,relatime", "0", "0"]]
+    assert not [c for c in result.calls if "remount" in c]
+    # Consumed: the next boot is read-only again.
+    assert boot.run(RR_FLAG_MNT=str(mnt)).state == "active"
+
+
+def test_without_a_flag_file_the_esp_is_only_looked_at(boot: Boot) -> None:
+    mnt = flag_boot(boot, flag=False)
+    result = boot.run(RR_FLAG_MNT=str(mnt))
+    assert result.state == "active"
+    assert [c for c in result.calls if str(mnt) in c and not c.startswith("mkdir")] == [
+        f"mount -t vfat -o ro {boot.tmp}/disk/by-uuid/AB-CD {mnt}",
+        f"umount {mnt}",
+    ]
+
+
+def test_the_flag_file_on_a_separate_ext4_boot_is_looked_at_without_journal_replay(
+    boot: Boot,
+) -> None:
+    mnt = flag_boot(boot, fstab=REAL_FSTAB + "UUID=AB-CD /boot ext4 defaults 0 2\n")
+    result = boot.run(RR_FLAG_MNT=str(mnt))
+    assert result.state == "skipped" and "/boot/ro-root.disable-once" in result.reason
+    assert f"mount -t ext4 -o ro,noload {boot.tmp}/disk/by-uuid/AB-CD {mnt}" in result.calls
+
+
+@pytest.mark.parametrize("fail", ["ro-root.disable-once", "-o rw"])
+def test_a_flag_file_that_cannot_be_removed_leaves_the_boot_read_only(
+    boot: Boot, fail: str
+) -> None:
+    mnt = flag_boot(boot)
+    result = boot.run(fail=fail, RR_FLAG_MNT=str(mnt))
+    assert result.state == "active"
+    assert "could not remove it: this boot stays read-only" in result.log
+    assert "ro-root exec rm /boot/efi/ro-root.disable-once" in result.log
+    assert not [row for row in result.table if row[1] == str(mnt)]
+
+
+def test_a_boot_partition_that_does_not_appear_is_reported_and_the_boot_goes_on(
+    boot: Boot,
+) -> None:
+    (boot.rootmnt / "etc" / "fstab").write_text(ESP_FSTAB)
+    boot.config("device_timeout=2\n")
+    result = boot.run(RR_FLAG_MNT=str(boot.tmp / "flagmnt"))
+    assert result.state == "active"
+    assert "could not look for /boot/efi/ro-root.disable-once" in result.log
+    assert result.calls.count("sleep 1") == 2
+
+
+def test_noauto_and_unrelated_partitions_are_not_looked_at(boot: Boot) -> None:
+    fstab = REAL_FSTAB + "UUID=AB-CD /boot/efi vfat noauto 0 1\nUUID=AB-CD /srv vfat defaults 0 0\n"
+    mnt = flag_boot(boot, fstab=fstab)
+    result = boot.run(RR_FLAG_MNT=str(mnt))
+    assert result.state == "active"
+    assert not [c for c in result.calls if str(mnt) in c]
+
+
 # --- sysvinit: nothing under /run/systemd ---------------------------------------------------
 
 

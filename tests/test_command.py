@@ -24,7 +24,10 @@ COMMAND_LIBS = ("common", "settings", "record", "command", "window", "changes", 
 
 STUBS = {
     # mount: remounts flip ro/rw of the mount point in the table; FAKE_BUSY=N makes the
-    # first N read-only remounts fail as busy; FAKE_FAIL=WORD fails calls containing WORD.
+    # first N read-only remounts (of FAKE_BUSY_ON only, if set) fail as busy; FAKE_FAIL=WORD
+    # fails calls containing WORD. `--bind SRC DST` of a mount in the table and
+    # `-t TYPE -o OPTS DEV DST` add DST to the table as the kernel would (a bind keeps the
+    # source's ro/rw), and umount removes it.
     "mount": r"""#!/bin/sh
 echo "mount $*" >>"$FAKE_CALLS"
 if [ -n "${FAKE_FAIL-}" ]; then
@@ -33,7 +36,7 @@ fi
 case "$1 $2" in
 "-o remount,ro")
 	n=$(cat "$FAKE_DIR/busy" 2>/dev/null || echo 0)
-	if [ "$n" -lt "${FAKE_BUSY:-0}" ]; then
+	if [ "$n" -lt "${FAKE_BUSY:-0}" ] && [ "${FAKE_BUSY_ON:-$3}" = "$3" ]; then
 		echo $((n + 1)) >"$FAKE_DIR/busy"
 		echo "mount: $3: mount point is busy." >&2
 		exit 32
@@ -41,10 +44,34 @@ case "$1 $2" in
 	sed -i "s| $3 \([^ ]*\) rw,| $3 \1 ro,|" "$FAKE_TABLE"
 	;;
 "-o remount,rw") sed -i "s| $3 \([^ ]*\) ro,| $3 \1 rw,|" "$FAKE_TABLE" ;;
+"--bind "*)
+	while read -r dev mnt type opts _; do
+		[ "$mnt" = "$2" ] && line="$dev $3 $type $opts 0 0"
+	done <"$FAKE_TABLE"
+	[ -z "${line-}" ] || echo "$line" >>"$FAKE_TABLE"
+	;;
+-t*)
+	type=$2
+	shift 2
+	opts=rw
+	if [ "$1" = -o ]; then
+		case ",$2," in *,ro,*) opts=ro ;; esac
+		shift 2
+	fi
+	echo "$1 $2 $type $opts,relatime 0 0" >>"$FAKE_TABLE"
+	;;
 esac
 exit 0
 """,
-    "umount": '#!/bin/sh\necho "umount $*" >>"$FAKE_CALLS"\n',
+    "umount": r"""#!/bin/sh
+echo "umount $*" >>"$FAKE_CALLS"
+if [ -n "${FAKE_FAIL-}" ]; then
+	case "umount $*" in *"$FAKE_FAIL"*) echo "umount: simulated failure" >&2; exit 32 ;; esac
+fi
+for last; do :; done
+grep -v " $last " "$FAKE_TABLE" >"$FAKE_TABLE.new" || true
+mv "$FAKE_TABLE.new" "$FAKE_TABLE"
+""",
     # blockdev --setro|--setrw DEV: flips the device's read-only flag in the fake sysfs.
     "blockdev": r"""#!/bin/sh
 echo "blockdev $*" >>"$FAKE_CALLS"
@@ -899,22 +926,30 @@ def test_exec_of_a_new_kernel_rebuilds_the_initrd(fake: Fake) -> None:
     assert "update-initramfs -u -k 6.1.0-1" in fake.call_list()
 
 
+def run_with_dead_pipe(fake: Fake, *args: str) -> subprocess.CompletedProcess[str]:
+    """`ro-root ARGS` writing to a pipe whose reader is gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            ["dash", "-c", fake.script(), "ro-root", *args],
+            cwd=fake.tmp,
+            env=fake.env(),
+            stdout=write_end,
+            stderr=write_end,
+            check=False,
+            timeout=60,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+
+
 def test_exec_with_a_dead_pipe_still_closes_the_window(fake: Fake) -> None:
     # `ro-root exec CMD 2>&1 | tee log` and Ctrl-C: tee is gone, and every message ro-root
     # writes afterwards gets SIGPIPE. The window must close all the same (defect 4).
     fake.device_ro(True)
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    proc = subprocess.run(
-        ["dash", "-c", fake.script(), "ro-root", "exec", "sh", "-c", "echo x >made"],
-        cwd=fake.tmp,
-        env=fake.env(),
-        stdout=write_end,
-        stderr=write_end,
-        check=False,
-        timeout=60,
-    )
-    os.close(write_end)
+    proc = run_with_dead_pipe(fake, "exec", "sh", "-c", "echo x >made")
     assert (fake.lower / "made").read_text() == "x\n"
     assert fake.lower_mode() == "ro"
     assert fake.device_is_ro()
@@ -1034,3 +1069,219 @@ def test_disable_keeps_a_symlinked_config_and_its_mode(fake: Fake) -> None:
     assert (fake.lower / "etc" / "ro-root.conf").is_symlink()
     assert real.read_text() == "# mine\nenabled=no\nsize=64m\n"
     assert real.stat().st_mode & 0o777 == 0o600
+
+
+# --- the window's other file systems: /boot, /boot/efi, /boot/firmware, /var (issue 13) -------
+
+
+def boot_partitions(fake: Fake, *extra: str) -> None:
+    """The running system has the real /boot and /boot/efi mounted read-only (the boot's
+    fstab, other_filesystems=ro), as on a Debian UEFI install with a separate /boot."""
+    with fake.table.open("a") as table:
+        table.write(f"/dev/vda2 {fake.merged}/boot ext4 ro,relatime 0 0\n")
+        table.write(f"/dev/vda1 {fake.merged}/boot/efi vfat ro,relatime 0 0\n")
+        for line in extra:
+            table.write(line + "\n")
+    for name in ("vda1", "vda2"):
+        (fake.tmp / "sys" / name).mkdir(exist_ok=True)
+        (fake.tmp / "sys" / name / "ro").write_text("0\n")
+
+
+def table_line(fake: Fake, mountpoint: Path) -> list[str]:
+    lines = [ln.split() for ln in fake.table.read_text().splitlines()]
+    return [ln for ln in lines if ln[1] == str(mountpoint)][-1] if lines else []
+
+
+def mounted(fake: Fake, mountpoint: Path) -> bool:
+    return any(ln.split()[1] == str(mountpoint) for ln in fake.table.read_text().splitlines())
+
+
+# What the chrooted command saw of the table: the window's mounts and their modes.
+SEE_TABLE = 'cat "$FAKE_TABLE" >seen'
+
+
+def seen(fake: Fake) -> dict[str, str]:
+    lines = (fake.lower / "seen").read_text().splitlines()
+    return {ln.split()[1]: ln.split()[3].split(",")[0] for ln in lines}
+
+
+def test_exec_mounts_boot_and_efi_writable_at_the_same_paths_and_restores_them(
+    fake: Fake,
+) -> None:
+    boot_partitions(fake)
+    proc = fake.run("exec", "sh", "-c", SEE_TABLE)
+    assert proc.returncode == 0, proc.stderr
+    lower, merged = fake.lower, fake.merged
+    # In the window the command sees both writable, below the real root, /boot first.
+    assert seen(fake)[f"{lower}/boot"] == "rw"
+    assert seen(fake)[f"{lower}/boot/efi"] == "rw"
+    # The running system's own mounts stayed read-only all along.
+    assert seen(fake)[f"{merged}/boot"] == "ro" and seen(fake)[f"{merged}/boot/efi"] == "ro"
+    calls = fake.call_list()
+    assert calls.index(f"mount --bind {merged}/boot {lower}/boot") < calls.index(
+        f"mount --bind {merged}/boot/efi {lower}/boot/efi"
+    )
+    # Closed deepest first: read-only again, then unmounted, then the root read-only.
+    close = [
+        f"mount -o remount,ro {lower}/boot/efi",
+        f"umount {lower}/boot/efi",
+        f"mount -o remount,ro {lower}/boot",
+        f"umount {lower}/boot",
+        f"mount -o remount,ro {lower}",
+    ]
+    positions = [calls.index(c) for c in close]
+    assert positions == sorted(positions)
+    assert not mounted(fake, lower / "boot") and not mounted(fake, lower / "boot/efi")
+    assert table_line(fake, merged / "boot")[3].startswith("ro,")
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_exec_mounts_a_boot_partition_the_running_system_lacks_from_the_real_fstab(
+    fake: Fake,
+) -> None:
+    (fake.lower / "etc/fstab").write_text(
+        "# <file system> <mount point> <type> <options> <dump> <pass>\n"
+        "UUID=1111 / ext4 errors=remount-ro 0 1\n"
+        "UUID=AB-CD /boot/firmware vfat umask=0077 0 2\n"
+        "UUID=2222 /boot/efi vfat noauto 0 2\n"
+        "UUID=3333 /srv ext4 defaults 0 2\n"
+    )
+    proc = fake.run("exec", "sh", "-c", SEE_TABLE)
+    assert proc.returncode == 0, proc.stderr
+    lower = fake.lower
+    calls = fake.call_list()
+    # Read-only first, as a writable second mount of a read-only file system is refused.
+    assert f"mount -t vfat -o umask=0077,ro UUID=AB-CD {lower}/boot/firmware" in calls
+    assert f"mount -o remount,rw {lower}/boot/firmware" in calls
+    assert seen(fake)[f"{lower}/boot/firmware"] == "rw"
+    # noauto (a writable boot would not mount it) and /srv (no package writes it): left alone.
+    assert not [c for c in calls if "/boot/efi" in c or "/srv" in c]
+    assert not mounted(fake, lower / "boot/firmware")
+    assert fake.lower_mode() == "ro"
+
+
+def test_exec_refuses_to_run_when_a_boot_partition_cannot_be_mounted(fake: Fake) -> None:
+    boot_partitions(fake)
+    proc = fake.run("exec", "touch", "made", FAKE_FAIL=f"{fake.merged}/boot/efi")
+    assert proc.returncode == 125
+    said = [ln for ln in proc.stderr.splitlines() if ln.startswith("ro-root: ")]
+    assert said[0].startswith("ro-root: could not make the real system's /boot/efi writable")
+    assert "nothing was run" in said[0]
+    assert not (fake.lower / "made").exists()
+    assert not mounted(fake, fake.lower / "boot")
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "kill -KILL $$",
+        # Ctrl-C or a dead terminal: ro-root waits for the command, then closes.
+        'kill -INT "$(cat "$FAKE_DIR/ro-root.pid")"; kill -HUP "$(cat "$FAKE_DIR/ro-root.pid")"',
+        "exit 3",
+    ],
+)
+def test_exec_makes_the_boot_partitions_read_only_again_however_it_ends(
+    fake: Fake, script: str
+) -> None:
+    boot_partitions(fake)
+    fake.run("exec", "sh", "-c", script)
+    assert not mounted(fake, fake.lower / "boot") and not mounted(fake, fake.lower / "boot/efi")
+    assert f"mount -o remount,ro {fake.lower}/boot" in fake.call_list()
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_exec_with_a_dead_pipe_makes_the_boot_partitions_read_only_again(fake: Fake) -> None:
+    boot_partitions(fake)
+    run_with_dead_pipe(fake, "exec", "sh", "-c", "echo x >made")
+    assert f"mount -o remount,ro {fake.lower}/boot/efi" in fake.call_list()
+    assert not mounted(fake, fake.lower / "boot")
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_exec_says_loudly_when_a_boot_partition_stays_writable(fake: Fake) -> None:
+    boot_partitions(fake)
+    busy = f"{fake.lower}/boot/efi"
+    proc = fake.run("exec", "true", FAKE_BUSY="100", FAKE_BUSY_ON=busy)
+    assert proc.returncode == 125
+    assert "the real system's /boot/efi is still WRITABLE" in proc.stderr
+    assert f"mount -o remount,ro {busy}" in proc.stderr
+    # Left mounted where the message says; the rest is closed as usual.
+    assert table_line(fake, Path(busy))[3].startswith("rw,")
+    assert not mounted(fake, fake.lower / "boot") or table_line(fake, fake.lower / "boot")[
+        3
+    ].startswith("ro,")
+    assert fake.lower_mode() == "ro" and lock_is_free(fake)
+
+
+def test_exec_leaves_a_writable_var_writable(fake: Fake) -> None:
+    # A data mount (or other_filesystems=keep): writable before, writable after.
+    with fake.table.open("a") as table:
+        table.write(f"/dev/vdb {fake.merged}/var ext4 rw,relatime 0 0\n")
+    proc = fake.run("exec", "sh", "-c", SEE_TABLE)
+    assert proc.returncode == 0, proc.stderr
+    assert seen(fake)[f"{fake.lower}/var"] == "rw"
+    calls = fake.call_list()
+    assert f"mount --bind {fake.merged}/var {fake.lower}/var" in calls
+    assert f"mount -o remount,ro {fake.lower}/var" not in calls
+    assert f"umount {fake.lower}/var" in calls
+
+
+def test_exec_lifts_a_boot_partitions_device_protection_for_its_window_only(fake: Fake) -> None:
+    boot_partitions(fake)
+    (fake.tmp / "sys/vda2/ro").write_text("1\n")
+    proc = fake.run("exec", "true")
+    assert proc.returncode == 0, proc.stderr
+    calls = fake.call_list()
+    assert calls.index("blockdev --setrw /dev/vda2") < calls.index(
+        f"mount -o remount,rw {fake.lower}/boot"
+    )
+    assert calls.index(f"mount -o remount,ro {fake.lower}/boot") < calls.index(
+        "blockdev --setro /dev/vda2"
+    )
+    assert (fake.tmp / "sys/vda2/ro").read_text() == "1\n"
+
+
+@pytest.mark.parametrize("args", [("enable",), ("disable",), ("disable", "--once")])
+def test_enable_and_disable_open_the_same_window(fake: Fake, args: tuple[str, ...]) -> None:
+    boot_partitions(fake)
+    proc = fake.run(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert f"mount --bind {fake.merged}/boot/efi {fake.lower}/boot/efi" in fake.call_list()
+    assert not mounted(fake, fake.lower / "boot")
+    assert fake.lower_mode() == "ro"
+
+
+# --- the flag file on a boot partition (issue 13) ---------------------------------------------
+
+
+def test_status_counts_a_flag_file_on_the_esp_as_writable_once(fake: Fake) -> None:
+    (fake.merged / "boot/efi").mkdir(parents=True)
+    (fake.merged / "boot/efi/ro-root.disable-once").write_text("")
+    assert status_json(fake)[1]["next_boot"] == "writable-once"
+
+
+def test_enable_cancels_a_flag_file_on_a_boot_partition(fake: Fake) -> None:
+    boot_partitions(fake)
+    # In the window the real ESP is the real root's /boot/efi (the fake binds nothing).
+    (fake.lower / "boot/firmware").mkdir(parents=True)
+    flag = fake.lower / "boot/firmware/ro-root.disable-once"
+    flag.write_text("")
+    proc = fake.run("enable")
+    assert proc.returncode == 0, proc.stderr
+    assert not flag.exists()
+
+
+def test_status_warns_when_the_loaders_copy_of_the_initrd_differs(fake: Fake) -> None:
+    # Debian's raspi-firmware: the firmware reads /boot/firmware/initrd.img-VERSION, a copy.
+    firmware = fake.merged / "boot/firmware"
+    firmware.mkdir(parents=True)
+    (fake.tmp / "boot/initrd.img-6.1.0-99-amd64").write_text("new\n")
+    (firmware / "initrd.img-6.1.0-99-amd64").write_text("old\n")
+    proc = fake.run("status")
+    assert f"the boot loader reads {firmware}/initrd.img-6.1.0-99-amd64, which differs" in (
+        proc.stdout + proc.stderr
+    )
+    (firmware / "initrd.img-6.1.0-99-amd64").write_text("new\n")
+    proc = fake.run("status")
+    assert "the boot loader reads" not in proc.stdout + proc.stderr

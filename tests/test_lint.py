@@ -37,6 +37,8 @@ SHELL_FILES = (
     "testbed/vmfiles/policy-rc.d",
     "testbed/vmfiles/rc.local",
     "testbed/vmfiles/ro-root-probe",
+    "testbed/vmfiles/raspi/initramfs.sh",
+    "testbed/vmfiles/raspi/customize.sh",
     "bench/hook-timer",
 )
 

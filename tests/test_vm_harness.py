@@ -3,6 +3,7 @@ and run_until(), the kill at a chosen moment that boot(cut_at=...) makes a power
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ro_root.errors import UserError
-from testbed import images, proc, qemu
+from testbed import images, proc, qemu, raspi
 from testbed.images import DIGEST_CHUNK
 
 EARLY = "[    1.15] clocksource: Switched to clocksource hpet\n"
@@ -310,3 +311,169 @@ def test_disk_digest_of_a_file_of_holes_only(tmp_path: Path) -> None:
         stream.truncate(8 * 1024 * 1024)
     assert images.disk_digest(empty) == images.disk_digest(empty)
     assert images.disk_digest(empty) != images.disk_digest(sparse_disk(tmp_path / "d.img"))
+
+
+# --- the arm64 raspi images: what the test bed reads where a Pi's firmware would ------------
+
+# What Debian's raspi-firmware writes (bookworm), abridged: sections for other boards too.
+RASPI_CONFIG = """\
+# Do not modify this file!
+[pi4]
+# Enable the audio output, I2C and SPI interfaces on the GPIO header.
+dtparam=audio=on
+max_framebuffers=2
+
+[pi3]
+kernel=vmlinuz-wrong-board
+
+[all]
+# Switch the CPU from ARMv7 into ARMv8 (aarch64) mode
+arm_64bit=1
+
+enable_uart=1
+upstream_kernel=1
+
+kernel=vmlinuz-6.1.0-41-arm64
+# For details on the initramfs directive, see
+# https://www.raspberrypi.com/documentation/computers/config_txt.html#initramfs
+initramfs initrd.img-6.1.0-41-arm64
+"""
+RASPI_CMDLINE = (
+    "console=tty0 root=/dev/mmcblk0p2 rw fsck.repair=yes net.ifnames=0 cma=64M rootwait\n"
+)
+
+
+def test_config_txt_names_the_kernel_and_initramfs_of_the_pi4_and_all_sections() -> None:
+    assert raspi.parse_config(RASPI_CONFIG) == raspi.FirmwareConfig(
+        kernel="vmlinuz-6.1.0-41-arm64", initramfs="initrd.img-6.1.0-41-arm64"
+    )
+
+
+def test_config_txt_last_setting_wins_and_followkernel_and_cmdline_are_read() -> None:
+    text = "kernel=a\ninitramfs=b followkernel\n[none]\nkernel=x\n[all]\nkernel=c\ncmdline=c.txt\n"
+    assert raspi.parse_config(text) == raspi.FirmwareConfig("c", "b", "c.txt")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kernel=vmlinuz\n",  # ro-root is in the initrd: none is an error
+        "initramfs ../initrd.img\n",
+        "[pi3]\ninitramfs initrd.img\n",  # only for another board
+        "kernel=/boot/vmlinuz\ninitramfs initrd.img\n",
+    ],
+)
+def test_config_txt_without_a_usable_initramfs_or_kernel_is_an_error(text: str) -> None:
+    with pytest.raises(UserError):
+        raspi.parse_config(text)
+
+
+def test_cmdline_txt_moves_the_root_to_the_virt_disk_and_keeps_rw() -> None:
+    assert raspi.boot_cmdline(RASPI_CMDLINE) == (
+        "console=tty0",
+        "root=/dev/vda2",
+        "rw",
+        "fsck.repair=yes",
+        "net.ifnames=0",
+        "cma=64M",
+        "rootwait",
+        "console=ttyAMA0",
+        "panic=-1",
+    )
+
+
+def test_cmdline_txt_of_two_lines_is_an_error() -> None:
+    with pytest.raises(UserError):
+        raspi.boot_cmdline("root=/dev/mmcblk0p2\nrw\n")
+
+
+def test_raspi_disk_has_the_firmware_files_on_fat_and_the_rest_on_the_root(
+    tmp_path: Path,
+) -> None:
+    firmware = tmp_path / "tree" / "boot" / "firmware"
+    (firmware / "overlays").mkdir(parents=True)
+    (firmware / "config.txt").write_text(RASPI_CONFIG)
+    (firmware / "cmdline.txt").write_text(RASPI_CMDLINE)
+    kernel = os.urandom(200_000)
+    (firmware / "vmlinuz-6.1.0-41-arm64").write_bytes(kernel)
+    (firmware / "overlays" / "x.dtbo").write_bytes(b"x")
+    (tmp_path / "tree" / "etc").mkdir()
+    (tmp_path / "tree" / "etc" / "hostname").write_text("pi\n")
+    disk = tmp_path / "disk.img"
+    raspi.make_disk(tmp_path / "tree", disk, 1024**3)
+
+    assert disk.stat().st_size == 1024**3
+    assert raspi.firmware_offset(disk) == raspi.FIRMWARE_START
+    assert raspi.list_files(disk) == {
+        "config.txt", "cmdline.txt", "vmlinuz-6.1.0-41-arm64", "overlays/"
+    }  # fmt: skip
+    assert raspi.read_text(disk, "config.txt") == RASPI_CONFIG
+    copied = raspi.copy_out(disk, "vmlinuz-6.1.0-41-arm64", tmp_path / "vmlinuz")
+    assert copied.read_bytes() == kernel
+    # The root's /boot/firmware is the empty mount point.
+    assert list(firmware.iterdir()) == []
+    # A file put there (as with a card reader) is seen, and replaced.
+    raspi.write_file(disk, "ro-root.disable-once", b"1\n", tmp_path)
+    raspi.write_file(disk, "ro-root.disable-once", b"", tmp_path)
+    assert "ro-root.disable-once" in raspi.list_files(disk)
+    assert raspi.read_text(disk, "ro-root.disable-once") == ""
+    # The root file system is whole at its offset.
+    fsck = subprocess.run(
+        ["e2fsck", "-fn", f"{disk}?offset={raspi.ROOT_START}"], capture_output=True, text=True
+    )
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+
+def test_a_disk_whose_partition_1_is_not_fat_is_refused(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(4 * 1024 * 1024))
+    subprocess.run(
+        ["sfdisk", "-q", disk], input="label: dos\nstart=2048, type=83\n", text=True, check=True
+    )
+    with pytest.raises(UserError, match="not a FAT type"):
+        raspi.firmware_offset(disk)
+
+
+def test_the_raspi_spec_is_an_arm64_image_with_raspi_firmware_and_a_cache_of_its_own() -> None:
+    spec = images.ImageSpec(raspi=True)
+    argv = images.mmdebstrap_argv(spec, Path("OUT"))
+    assert spec.arch == "arm64"
+    assert "--arch=arm64" in argv
+    assert "--components=main,non-free-firmware" in argv
+    include = next(a for a in argv if a.startswith("--include="))
+    assert "linux-image-arm64" in include and "raspi-firmware" in include
+    # The raspi hook runs after the common one, whose fstab it replaces.
+    hooks = [a for a in argv if a.startswith("--customize-hook=")]
+    assert "vmfiles/customize.sh" in hooks[0] and "raspi/customize.sh" in hooks[1]
+    assert images.cache_key(spec) != images.cache_key(images.ImageSpec())
+    # The amd64 images' commands did not change: their cached tarballs stay valid.
+    assert "--arch=arm64" not in images.mmdebstrap_argv(images.ImageSpec(), Path("OUT"))
+    assert repr(images.ImageSpec()) == repr(spec)
+
+
+def test_a_raspi_image_boots_on_the_arm_virt_machine(tmp_path: Path) -> None:
+    image = dataclasses.replace(fake_image(tmp_path), spec=images.ImageSpec(raspi=True))
+    argv = qemu.qemu_argv(image, "root=/dev/vda2 console=ttyAMA0", tmp_path / "serial")
+    assert argv[:5] == ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"]
+    assert argv[argv.index("-append") + 1] == "root=/dev/vda2 console=ttyAMA0"
+
+
+def test_foreign_arch_is_registered_once_from_qemu_user_static(tmp_path: Path) -> None:
+    binfmt, conf = tmp_path / "binfmt", tmp_path / "conf"
+    binfmt.mkdir()
+    conf.mkdir()
+    (binfmt / "register").write_text("")
+    (conf / "qemu-aarch64.conf").write_text("# comment\n:qemu-aarch64:M::magic:mask:/x:OPF\n")
+    # The entry, without the comment, goes to the kernel; a kernel that did not take it
+    # (here: no kernel) is an error.
+    with pytest.raises(UserError, match="did not create"):
+        images.ensure_foreign_arch("arm64", binfmt, conf)
+    assert (binfmt / "register").read_text() == ":qemu-aarch64:M::magic:mask:/x:OPF\n"
+    # Registered and enabled: nothing more is done.
+    (binfmt / "register").write_text("")
+    (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /x\n")
+    images.ensure_foreign_arch("arm64", binfmt, conf)
+    assert (binfmt / "register").read_text() == ""
+    (binfmt / "qemu-aarch64").write_text("disabled\n")
+    with pytest.raises(UserError, match="disabled"):
+        images.ensure_foreign_arch("arm64", binfmt, conf)

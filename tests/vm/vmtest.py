@@ -18,7 +18,7 @@ import pytest
 
 from ro_root.errors import UserError
 from ro_root.proc import run
-from testbed import images, qemu
+from testbed import images, qemu, raspi
 
 # "panic": the boot must stop in the initramfs, before the system (and the probe) runs.
 Outcome = Literal["active", "skipped", "failed", "none", "panic"]
@@ -36,8 +36,14 @@ INITRD_PAYLOAD = (
 # The shared core as the hook copies it, in the order the boot scripts source it.
 CORE_IN_INITRD = ("common", "settings", "record", "boot")
 REPO = Path(__file__).resolve().parents[2]
-# Every test image has this root (testbed/vmfiles/fstab, qemu's virtio disk).
+# Every test image has this root (testbed/vmfiles/fstab, qemu's virtio disk), but the arm64
+# raspi images, whose disk is partitioned as a Pi's (testbed/vmfiles/raspi/fstab).
 ROOT_DEVICE = "/dev/vda"
+
+
+def root_device(boot: qemu.BootResult) -> str:
+    """The real root's device in BOOT's guest."""
+    return raspi.GUEST_ROOT if boot.image.spec.raspi else ROOT_DEVICE
 
 
 class Boot(NamedTuple):
@@ -274,7 +280,7 @@ def root_is_overlay(boot: qemu.BootResult) -> list[str]:
 
 def real_root_read_only_on_ro(boot: qemu.BootResult) -> list[str]:
     return [
-        *facts_differ(boot, ro_fstype="ext4", ro_source=ROOT_DEVICE, ro_write="denied"),
+        *facts_differ(boot, ro_fstype="ext4", ro_source=root_device(boot), ro_write="denied"),
         *has_option(boot, "ro_options", "ro"),
     ]
 
@@ -303,8 +309,9 @@ def fstab_root_disabled_with_header(boot: qemu.BootResult) -> list[str]:
     active = [e for e in fstab_entries(boot) if e[1:2] == ["/"]]
     if active:
         problems.append(f"/etc/fstab still has a root entry: {active}")
-    if not any(line.startswith("#") and ROOT_DEVICE in line and " / " in line for line in fstab):
-        problems.append(f"/etc/fstab has no commented-out {ROOT_DEVICE} / entry")
+    device = root_device(boot)
+    if not any(line.startswith("#") and device in line and " / " in line for line in fstab):
+        problems.append(f"/etc/fstab has no commented-out {device} / entry")
     if not any(line.startswith("#") and "/ro/etc/fstab" in line for line in fstab):
         problems.append("/etc/fstab has no header naming the real file, /ro/etc/fstab")
     return problems
@@ -339,8 +346,9 @@ def plain_writable_problems(boot: qemu.BootResult, reason: str) -> list[str]:
     ]
     if reason not in boot.facts.get("rorootreason", ""):
         problems.append(f"rorootreason does not mention {reason!r}")
-    if [ROOT_DEVICE, "/", "ext4"] not in [e[:3] for e in fstab_entries(boot)]:
-        problems.append(f"/etc/fstab has no {ROOT_DEVICE} / ext4 entry (not the real fstab?)")
+    device = root_device(boot)
+    if [device, "/", "ext4"] not in [e[:3] for e in fstab_entries(boot)]:
+        problems.append(f"/etc/fstab has no {device} / ext4 entry (not the real fstab?)")
     return problems
 
 
