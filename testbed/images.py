@@ -28,7 +28,7 @@ import tarfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +45,10 @@ CACHE_ENV = "RO_ROOT_TEST_CACHE"
 DISK_SIZE = 3 * 1024**3
 # The init-bottom script as lsinitramfs lists it: present iff the initrd carries ro-root.
 PAYLOAD_IN_INITRD = "scripts/init-bottom/ro-root"
+# The same for a dracut initrd (lsinitrd): the dracut module's pre-pivot hook.
+DRACUT_PAYLOAD_IN_INITRD = "usr/lib/dracut/hooks/pre-pivot/50-ro-root.sh"
+# Suites whose mirror's Release may be past its Valid-Until (Debian testing: forky).
+NO_VALID_UNTIL = frozenset({"forky"})
 # Installed into each image when it is prepared, so that editing the probe does not
 # invalidate the cached base tarballs (it is left out of their cache key).
 PROBE = "ro-root-probe"
@@ -84,10 +88,16 @@ class ImageSpec:
     # True: test image (probe runs at boot, prints facts, powers off; no getty on ttyS0).
     # False: demo image (no probe, getty on ttyS0, root password "root").
     probe: bool = True
+    # The initramfs generator the image has. Left out of repr(), which cache_key() hashes,
+    # so that the cached tarballs of the initramfs-tools images keep their keys: a dracut
+    # image's mmdebstrap command (its packages) differs anyway, and so does its key.
+    generator: Literal["initramfs-tools", "dracut"] = field(default="initramfs-tools", repr=False)
 
     def __post_init__(self) -> None:
         if self.init not in ("systemd", "sysvinit"):
             die(f"ImageSpec.init must be systemd or sysvinit, not {self.init!r}")
+        if self.generator not in ("initramfs-tools", "dracut"):
+            die(f"ImageSpec.generator must be initramfs-tools or dracut, not {self.generator!r}")
         for name in (self.suite, *self.extra_packages):
             if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", name):
                 die(f"ImageSpec: not a Debian suite or package name: {name!r}")
@@ -98,7 +108,7 @@ class ImageSpec:
 
     def packages(self) -> list[str]:
         """The packages mmdebstrap --include gets, on top of minbase."""
-        packages = ["linux-image-amd64", "initramfs-tools", "udev", "kmod"]
+        packages = ["linux-image-amd64", self.generator, "udev", "kmod"]
         if self.init == "systemd":
             packages.append("systemd-sysv")
         else:
@@ -250,12 +260,17 @@ def mmdebstrap_argv(
     # mmdebstrap runs the hook with sh -c and the chroot directory as "$1".
     kernel = "backports" if spec.backports_kernel else "distribution"
     hook = f'sh {shlex.quote(str(vmfiles / "customize.sh"))} "$1" {spec.mode} {spec.init} {kernel}'
+    # The option stays in the image (apt in the chroot reads the same lists later).
+    aptopts = (
+        ['--aptopt=Acquire::Check-Valid-Until "false"'] if spec.suite in NO_VALID_UNTIL else []
+    )
     return [
         "mmdebstrap",
         "--variant=minbase",
         "--format=tar",
         # Package lists stay, so that apt can resolve a .deb's dependencies later.
         "--skip=cleanup/apt/lists",
+        *aptopts,
         f"--include={','.join(spec.packages())}",
         f"--customize-hook={hook}",
         *extra,
@@ -283,6 +298,7 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
             f"base-{spec.suite}-{spec.init}-{spec.mode}",
             *(["busybox"] if spec.busybox else []),
             *(["bpo"] if spec.backports_kernel else []),
+            *(["dracut"] if spec.generator == "dracut" else []),
             *(["extra", *spec.extra_packages] if spec.extra_packages else []),
         ]
     )

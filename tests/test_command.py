@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = REPO / "sbin" / "ro-root"
 # What sbin/ro-root sources from /usr/lib/ro-root, in its order.
-COMMAND_LIBS = ("common", "settings", "record", "command", "window", "changes", "status")
+COMMAND_LIBS = ("common", "settings", "record", "command", "initrd", "window", "changes", "status")
 
 STUBS = {
     # mount: remounts flip ro/rw of the mount point in the table; FAKE_BUSY=N makes the
