@@ -938,6 +938,7 @@ rr_unit_value()
 # the switch to the root: nothing reaches it.
 rr_premount_systemd()
 {
+	rr_gendir=$1
 	rr_premount_wanted || return 0
 	rr_over=
 	rr_flags=
@@ -962,18 +963,18 @@ rr_premount_systemd()
 		rr_warn "rootflags= on the kernel command line holds a backslash or a control character: mounting the root with 'ro' only, without them"
 		rr_opts=ro
 	fi
-	if ! mkdir -p "$1/sysroot.mount.d" ||
+	if ! mkdir -p "$rr_gendir/sysroot.mount.d" ||
 		! printf '%s\n' "# Written at boot by ro-root's generator: the medium is not written." \
-			"[Mount]" "Options=$rr_opts" >"$1/sysroot.mount.d/50-ro-root.conf"; then
+			"[Mount]" "Options=$rr_opts" >"$rr_gendir/sysroot.mount.d/50-ro-root.conf"; then
 		rr_warn "could not write the drop-in for sysroot.mount: the root may be mounted as the kernel command line says"
 		return 0
 	fi
 	printf 'overridden=%s\n' "${rr_over:+$rr_over }fsck" >"$RR_RUNDIR/premount" 2>/dev/null
 	for rr_unit in systemd-fsck-root.service systemd-fsck@.service; do
-		if ! mkdir -p "$1/$rr_unit.d" ||
+		if ! mkdir -p "$rr_gendir/$rr_unit.d" ||
 			! printf '%s\n' "# Written at boot by ro-root's generator: fsck writes the medium." \
 				"[Unit]" "ConditionPathExists=!$RR_RUNDIR/premount" \
-				>"$1/$rr_unit.d/50-ro-root.conf"; then
+				>"$rr_gendir/$rr_unit.d/50-ro-root.conf"; then
 			rr_warn "could not write the drop-in for $rr_unit: the initramfs may check (and write) the root file system"
 			printf 'overridden=%s\n' "$rr_over" >"$RR_RUNDIR/premount" 2>/dev/null
 			return 0
