@@ -66,7 +66,7 @@ rr_initrd_payload()
 	dracut)
 		# lsinitrd prints `ls -l` lines: the name is the last field.
 		printf '%s\n' "$rr_listing" |
-			grep -qE ' (\./)?((usr|var)/)?lib/dracut/hooks/pre-pivot/[0-9]+-ro-root\.sh$'
+			grep -qE ' (\./)?((usr|var)/)?lib/dracut/hooks/pre-pivot/[0-9]+-ro-root-pre-pivot\.sh$'
 		;;
 	*)
 		printf '%s\n' "$rr_listing" | grep -qxE '(\./)?(usr/)?scripts/init-bottom/ro-root'

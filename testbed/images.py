@@ -48,7 +48,7 @@ DISK_SIZE = 3 * 1024**3
 # The init-bottom script as lsinitramfs lists it: present iff the initrd carries ro-root.
 PAYLOAD_IN_INITRD = "scripts/init-bottom/ro-root"
 # The same for a dracut initrd (lsinitrd): the dracut module's pre-pivot hook.
-DRACUT_PAYLOAD_IN_INITRD = "usr/lib/dracut/hooks/pre-pivot/50-ro-root.sh"
+DRACUT_PAYLOAD_IN_INITRD = "var/lib/dracut/hooks/pre-pivot/50-ro-root-pre-pivot.sh"
 # Suites whose mirror's Release may be past its Valid-Until (Debian testing: forky).
 NO_VALID_UNTIL = frozenset({"forky"})
 # Installed into each image when it is prepared, so that editing the probe does not

@@ -403,7 +403,7 @@ def test_status_without_record_lists_a_dracut_initrd_with_lsinitrd(fake: Fake, h
     (fake.tmp / "boot" / "initrd.img-6.1.0-99-amd64").write_text("")
     listing = "var/lib/dracut/hooks/pre-pivot\n"
     if hook:
-        listing += "var/lib/dracut/hooks/pre-pivot/50-ro-root.sh\n"
+        listing += "var/lib/dracut/hooks/pre-pivot/50-ro-root-pre-pivot.sh\n"
     (fake.tmp / "initrd-listing").write_text(listing)
     code, data = status_json(fake)
     assert code == 5 and data["initrd_payload"] is hook, data

@@ -140,30 +140,30 @@ def test_forky_rescue_boot_is_skipped_and_writable(forky: Forky) -> None:
     vmtest.expect_plain_writable(forky("single"), "single")
 
 
-def test_forky_no_overlay_with_policy_rw_boots_writable_loudly(forky: Forky) -> None:
-    boot = forky("policy-rw")
-    problems = vmtest.facts_differ(boot, rorootstate="failed", root_fstype="ext4", write_ok="yes")
-    problems += vmtest.has_option(boot, "root_options", "rw")
-    if "(failure_policy=rw)" not in boot.facts.get("rorootreason", ""):
+def failed_boot_problems(boot: qemu.BootResult, policy: str, write_ok: str) -> list[str]:
+    """No overlay module under failure_policy POLICY: failed, the real ext4 root mounted as
+    the policy says, and loudly (reason, failed unit, console)."""
+    problems = vmtest.facts_differ(
+        boot, rorootstate="failed", root_fstype="ext4", write_ok=write_ok
+    )
+    problems += vmtest.has_option(boot, "root_options", "rw" if write_ok == "yes" else "ro")
+    if f"(failure_policy={policy})" not in boot.facts.get("rorootreason", ""):
         problems.append(f"reason: {boot.facts.get('rorootreason')!r}")
     if "ro-root-failed.service" not in boot.facts.get("failed_units", ""):
         problems.append("systemd does not list ro-root-failed.service as failed")
     if "ro-root: FAILED: the kernel has no overlay" not in boot.log:
         problems.append("the console does not show the failure")
-    vmtest.expect(boot, problems, "failure_policy=rw")
+    return problems
+
+
+def test_forky_no_overlay_with_policy_rw_boots_writable_loudly(forky: Forky) -> None:
+    boot = forky("policy-rw")
+    vmtest.expect(boot, failed_boot_problems(boot, "rw", "yes"), "failure_policy=rw")
 
 
 def test_forky_no_overlay_with_policy_ro_keeps_the_root_read_only_loudly(forky: Forky) -> None:
     boot = forky("policy-ro")
-    problems = vmtest.facts_differ(boot, rorootstate="failed", root_fstype="ext4", write_ok="no")
-    problems += vmtest.has_option(boot, "root_options", "ro")
-    if "(failure_policy=ro)" not in boot.facts.get("rorootreason", ""):
-        problems.append(f"reason: {boot.facts.get('rorootreason')!r}")
-    if "ro-root-failed.service" not in boot.facts.get("failed_units", ""):
-        problems.append("systemd does not list ro-root-failed.service as failed")
-    if "ro-root: FAILED: the kernel has no overlay" not in boot.log:
-        problems.append("the console does not show the failure")
-    vmtest.expect(boot, problems, "failure_policy=ro")
+    vmtest.expect(boot, failed_boot_problems(boot, "ro", "no"), "failure_policy=ro")
 
 
 def test_forky_no_overlay_with_policy_panic_stops_the_boot_loudly(forky: Forky) -> None:
