@@ -41,9 +41,10 @@ install()
 		inst_simple "/usr/lib/ro-root/$lib.sh" "/usr/lib/ro-root/$lib.sh" ||
 			dwarn "ro-root: /usr/lib/ro-root/$lib.sh is missing: this initrd will boot with a writable root"
 	done
-	# What boot.sh calls beyond dracut's base: blockdev (protect_device),
-	# blkid (the type of a data or upper device), dmesg (journal replay).
-	inst_multiple -o blockdev blkid dmesg chmod rm mv mkdir ln readlink sleep
+	# What the core calls beyond dracut's base: dd (settings.sh reads a
+	# bounded head of /etc/ro-root.conf), blockdev (protect_device), blkid
+	# (the type of a data or upper device), dmesg (journal replay).
+	inst_multiple -o dd blockdev blkid dmesg chmod rm mv mkdir ln readlink sleep
 	inst_hook pre-pivot 50 "$moddir/ro-root-pre-pivot.sh"
 	if dracut_module_included systemd; then
 		inst_script "$moddir/ro-root-generator.sh" \
