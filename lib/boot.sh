@@ -2,7 +2,9 @@
 # Generator-neutral: the initramfs-tools adapter (scripts/local-premount/ro-root
 # and scripts/init-bottom/ro-root) sources common.sh, settings.sh, record.sh
 # and this file from /usr/lib/ro-root, where the hook copies them, and calls
-# rr_premount before the root is mounted and rr_main after; the unit tests
+# rr_premount before the root is mounted and rr_main after; the dracut
+# adapter (dracut/90ro-root) calls rr_premount_systemd from a systemd
+# generator and rr_main from a pre-pivot hook; the unit tests
 # source them with stub log_* functions, stub programs and a fake root, and
 # set the paths below after sourcing (nothing here reads the environment but
 # the boot variables of init: rootmnt, init, readonly, fastboot, ...).
@@ -912,7 +914,23 @@ rr_write_settings()
 	return 0
 }
 
-# --- before the root is mounted (local-premount) -----------------------------
+# --- before the root is mounted (local-premount, dracut's generator) ---------
+
+# rr_premount_wanted: true unless the kernel command line turns ro-root off
+# for this boot (ro-root=disabled, a recovery word): the step before the
+# root is mounted must then keep it from being written. Reads the command
+# line into rr_cmdline; says nothing (the boot's later step warns, once).
+rr_premount_wanted()
+{
+	mkdir -p "$RR_RUNDIR"
+	rr_defaults
+	rr_cmdline=
+	read -r rr_cmdline 2>/dev/null <"$RR_CMDLINE_FILE" || [ -n "$rr_cmdline" ] || return 1
+	RR_QUIET=yes
+	rr_parse_cmdline "$rr_cmdline"
+	RR_QUIET=
+	[ -z "$RR_SKIP" ]
+}
 
 # rr_premount: entry point of scripts/local-premount/ro-root, which
 # initramfs-tools runs after it found the root device and before it checks
@@ -929,15 +947,7 @@ rr_write_settings()
 # says. What was overridden is logged and kept in $RR_RUNDIR/premount.
 rr_premount()
 {
-	mkdir -p "$RR_RUNDIR"
-	rr_defaults
-	rr_cmdline=
-	read -r rr_cmdline 2>/dev/null <"$RR_CMDLINE_FILE" || [ -n "$rr_cmdline" ] || return 0
-	# Warnings about the command line are init-bottom's to give, once.
-	RR_QUIET=yes
-	rr_parse_cmdline "$rr_cmdline"
-	RR_QUIET=
-	[ -z "$RR_SKIP" ] || return 0
+	rr_premount_wanted || return 0
 	rr_over=
 	if [ "${readonly-y}" != y ]; then
 		rr_over=rw
@@ -962,6 +972,86 @@ rr_premount()
 		fi
 	fi
 	printf 'overridden=%s\n' "$rr_over" >"$RR_RUNDIR/premount" 2>/dev/null
+	return 0
+}
+
+# rr_unit_value TEXT: TEXT as a value in a systemd unit file: each % doubled
+# (a specifier otherwise); fails for a backslash or a control character.
+rr_unit_value()
+{
+	rr_in=$1
+	rr_out=
+	while [ -n "$rr_in" ]; do
+		rr_rest=${rr_in#?}
+		rr_c=${rr_in%"$rr_rest"}
+		case "$rr_c" in
+		%) rr_out="$rr_out%%" ;;
+		\\ | [![:print:]]) return 1 ;;
+		*) rr_out=$rr_out$rr_c ;;
+		esac
+		rr_in=$rr_rest
+	done
+	printf '%s\n' "$rr_out"
+}
+
+# rr_premount_systemd DIR: rr_premount for a systemd-based initrd (dracut's
+# default on Debian), run as a systemd generator with DIR its output
+# directory, before any unit starts. The same guarantee, the same record:
+# unless the command line turns ro-root off for this boot, a drop-in makes
+# sysroot.mount mount the root read-only whatever `rw` or rootflags= say
+# (the options systemd-fstab-generator would use, rootflags= joined as it
+# joins them, then ro: the last of ro and rw wins), and drop-ins keep the
+# initrd's root checks (systemd-fsck-root.service, systemd-fsck@.service,
+# which dracut orders after its pre-mount hook) from running: their
+# condition on $RR_RUNDIR/premount, written here, fails, so they are
+# skipped and what requires them still starts. Generator output lives in
+# /run/systemd/generator*, which the real system's systemd replaces after
+# the switch to the root: nothing reaches it.
+rr_premount_systemd()
+{
+	rr_gendir=$1
+	rr_premount_wanted || return 0
+	rr_over=
+	rr_flags=
+	rr_asked=
+	set -f
+	# shellcheck disable=SC2086 # split the command line into words
+	set -- $rr_cmdline
+	set +f
+	for rr_arg in "$@"; do
+		case "$rr_arg" in
+		rw) rr_over=rw ;;
+		ro) rr_over= ;;
+		rootflags=*) rr_flags="${rr_flags:+$rr_flags,}${rr_arg#rootflags=}" ;;
+		fsck.mode=force) rr_asked="$rr_asked (forced on the kernel command line)" ;;
+		fsck.repair=yes) rr_asked="$rr_asked (fsck.repair=yes on the kernel command line)" ;;
+		esac
+	done
+	if [ -n "$rr_over" ]; then
+		rr_info "the kernel command line says 'rw': mounting the root read-only instead, so that the medium is not written"
+	fi
+	if ! rr_opts=$(rr_unit_value "${rr_flags:+$rr_flags,}ro"); then
+		rr_warn "rootflags= on the kernel command line holds a backslash or a control character: mounting the root with 'ro' only, without them"
+		rr_opts=ro
+	fi
+	if ! mkdir -p "$rr_gendir/sysroot.mount.d" ||
+		! printf '%s\n' "# Written at boot by ro-root's generator: the medium is not written." \
+			"[Mount]" "Options=$rr_opts" >"$rr_gendir/sysroot.mount.d/50-ro-root.conf"; then
+		rr_warn "could not write the drop-in for sysroot.mount: the root may be mounted as the kernel command line says"
+		return 0
+	fi
+	printf 'overridden=%s\n' "${rr_over:+$rr_over }fsck" >"$RR_RUNDIR/premount" 2>/dev/null
+	for rr_unit in systemd-fsck-root.service systemd-fsck@.service; do
+		if ! mkdir -p "$rr_gendir/$rr_unit.d" ||
+			! printf '%s\n' "# Written at boot by ro-root's generator: fsck writes the medium." \
+				"[Unit]" "ConditionPathExists=!$RR_RUNDIR/premount" \
+				>"$rr_gendir/$rr_unit.d/50-ro-root.conf"; then
+			rr_warn "could not write the drop-in for $rr_unit: the initramfs may check (and write) the root file system"
+			printf 'overridden=%s\n' "$rr_over" >"$RR_RUNDIR/premount" 2>/dev/null
+			return 0
+		fi
+	done
+	rr_info "skipping the initramfs's check of the root file system$rr_asked: fsck writes the medium; check it on a writable boot (ro-root disable --once)"
 	return 0
 }
 
@@ -1093,8 +1183,23 @@ rr_setup_time()
 	printf '%d.%02d\n' "$((rr_cs / 100))" "$((rr_cs % 100))"
 }
 
-# rr_main: entry point of scripts/init-bottom/ro-root.
+# rr_main: entry point of scripts/init-bottom/ro-root and of the dracut
+# module's pre-pivot hook.
 rr_main()
+{
+	rr_boot_step ''
+}
+
+# rr_main_unsupported REASON: the entry point of an initrd that cannot set
+# up the overlay, REASON saying why: a boot that wants it fails on that
+# reason, as failure_policy says; one that does not is skipped as usual.
+rr_main_unsupported()
+{
+	rr_boot_step "$1"
+}
+
+# rr_boot_step UNSUPPORTED: rr_main's and rr_main_unsupported's work.
+rr_boot_step()
 {
 	rr_uptime
 	RR_T0=$RR_NOW
@@ -1140,7 +1245,12 @@ rr_main()
 	rr_check_medium
 	rr_info "mounting the root read-only under an overlay"
 	rr_write_settings
-	rr_setup
+	if [ -n "$1" ]; then
+		rr_lowerdev=$(rr_mount_field "$rootmnt" 1) || rr_lowerdev=
+		rr_apply_policy "$1"
+	else
+		rr_setup
+	fi
 	rr_rc=$?
 	rr_write_settings
 	return "$rr_rc"

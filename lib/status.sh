@@ -106,8 +106,9 @@ rr_in_chroot()
 }
 
 # rr_payload_check: no record of this boot: does the running kernel's initrd
-# carry ro-root's boot script? RR_PAYLOAD is true, false or null (could not
-# tell) and RR_PAYLOAD_MSG says what that means and what to do.
+# carry ro-root's boot payload? RR_PAYLOAD is true, false or null (could not
+# tell) and RR_PAYLOAD_MSG says what that means and what to do. The
+# generator and its lister come from initrd.sh.
 rr_payload_check()
 {
 	RR_PAYLOAD=null
@@ -117,21 +118,22 @@ rr_payload_check()
 		RR_PAYLOAD_MSG="kernel $RR_KVER has no initrd ($rr_initrd), so ro-root cannot run at boot; run: ro-root exec update-initramfs -c -k $RR_KVER, then reboot"
 		return 0
 	fi
-	if ! command -v lsinitramfs >/dev/null 2>&1; then
-		RR_PAYLOAD_MSG="cannot check whether the initrd of kernel $RR_KVER carries ro-root: lsinitramfs (initramfs-tools-core) not found"
-		return 0
-	fi
-	if ! rr_listing=$(lsinitramfs "$rr_initrd" 2>/dev/null); then
-		RR_PAYLOAD_MSG="cannot check whether the initrd of kernel $RR_KVER carries ro-root: lsinitramfs $rr_initrd failed (not root?)"
-		return 0
-	fi
-	if printf '%s\n' "$rr_listing" | grep -qxE '(\./)?(usr/)?scripts/init-bottom/ro-root'; then
+	rr_gen=$(rr_initrd_generator "$RR_ROOT")
+	rr_rc=0
+	rr_initrd_payload "$rr_gen" "$rr_initrd" || rr_rc=$?
+	case "$rr_rc" in
+	0)
 		RR_PAYLOAD=true
 		RR_PAYLOAD_MSG="the initrd of kernel $RR_KVER carries ro-root's payload, yet ro-root left no record at this boot: booted with another initrd, or /run/ro-root was removed?"
-	else
+		;;
+	1)
 		RR_PAYLOAD=false
 		RR_PAYLOAD_MSG="the initrd of kernel $RR_KVER lacks ro-root's payload; run: ro-root exec update-initramfs -u -k $RR_KVER, then reboot"
-	fi
+		;;
+	*)
+		RR_PAYLOAD_MSG="cannot check whether the initrd of kernel $RR_KVER carries ro-root: $RR_INITRD_ERR"
+		;;
+	esac
 }
 
 # rr_loader_copy_check: where the boot loader reads a copy of the running

@@ -372,19 +372,20 @@ rr_traps()
 # --- initramfs inputs ---------------------------------------------------------------------
 
 # rr_fingerprint: one line per file that shapes an initrd (kernels, modules,
-# initramfs-tools configuration, hooks and scripts), with size and mtime.
-# The initrds themselves are left out.
+# the generator's configuration, modules, hooks and scripts: initrd.sh's
+# rr_initrd_inputs), with size and mtime. The initrds themselves are left out.
 rr_fingerprint()
 {
+	rr_inputs=$(rr_initrd_inputs "$(rr_initrd_generator "$RR_LOWER")")
 	{
 		# Kernels and their configs only: update-grub, boot loader files
 		# and the initrds themselves do not shape an initrd.
 		find "$RR_LOWER/boot/" -maxdepth 1 \( -name 'vmlinu[xz]-*' -o -name 'config-*' \) \
 			-printf '%p %s %T@ %l\n' 2>/dev/null
-		for rr_d in lib/modules usr/lib/modules etc/initramfs-tools usr/share/initramfs-tools \
-			usr/lib/ro-root; do
-			[ -d "$RR_LOWER/$rr_d" ] || continue
-			find "$RR_LOWER/$rr_d/" -printf '%p %s %T@ %l\n' 2>/dev/null
+		# shellcheck disable=SC2086 # a list of relative paths without blanks
+		for rr_d in lib/modules usr/lib/modules $rr_inputs; do
+			[ -e "$RR_LOWER/$rr_d" ] || continue
+			find -H "$RR_LOWER/$rr_d" -printf '%p %s %T@ %l\n' 2>/dev/null
 		done
 	} | sort | cksum
 }

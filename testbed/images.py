@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import gzip
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ import shlex
 import shutil
 import tarfile
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,10 @@ CACHE_ENV = "RO_ROOT_TEST_CACHE"
 DISK_SIZE = 3 * 1024**3
 # The init-bottom script as lsinitramfs lists it: present iff the initrd carries ro-root.
 PAYLOAD_IN_INITRD = "scripts/init-bottom/ro-root"
+# The same for a dracut initrd (lsinitrd): the dracut module's pre-pivot hook.
+DRACUT_PAYLOAD_IN_INITRD = "var/lib/dracut/hooks/pre-pivot/50-ro-root-pre-pivot.sh"
+# Suites whose mirror's Release may be past its Valid-Until (Debian testing: forky).
+NO_VALID_UNTIL = frozenset({"forky"})
 # Installed into each image when it is prepared, so that editing the probe does not
 # invalidate the cached base tarballs (it is left out of their cache key).
 PROBE = "ro-root-probe"
@@ -109,12 +115,18 @@ class ImageSpec:
     # hashes, so that adding it kept every cached amd64 tarball; the mmdebstrap command,
     # also hashed, carries it (--arch=arm64 and the raspi hooks).
     raspi: bool = field(default=False, repr=False)
+    # The initramfs generator the image has. Left out of repr(), which cache_key() hashes,
+    # so that the cached tarballs of the initramfs-tools images keep their keys: a dracut
+    # image's mmdebstrap command (its packages) differs anyway, and so does its key.
+    generator: Literal["initramfs-tools", "dracut"] = field(default="initramfs-tools", repr=False)
 
     def __post_init__(self) -> None:
         if self.init not in ("systemd", "sysvinit"):
             die(f"ImageSpec.init must be systemd or sysvinit, not {self.init!r}")
         if self.raspi and (self.init != "systemd" or self.busybox or self.backports_kernel):
             die("ImageSpec: a raspi image is systemd, without busybox or backports kernel")
+        if self.generator not in ("initramfs-tools", "dracut"):
+            die(f"ImageSpec.generator must be initramfs-tools or dracut, not {self.generator!r}")
         for name in (self.suite, *self.extra_packages):
             if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", name):
                 die(f"ImageSpec: not a Debian suite or package name: {name!r}")
@@ -130,7 +142,7 @@ class ImageSpec:
 
     def packages(self) -> list[str]:
         """The packages mmdebstrap --include gets, on top of minbase."""
-        packages = [f"linux-image-{self.arch}", "initramfs-tools", "udev", "kmod"]
+        packages = [f"linux-image-{self.arch}", self.generator, "udev", "kmod"]
         if self.raspi:
             packages.append("raspi-firmware")
         if self.init == "systemd":
@@ -158,7 +170,7 @@ class Kernel:
 
     @property
     def has_payload(self) -> bool:
-        return PAYLOAD_IN_INITRD in self.initrd_files
+        return bool({PAYLOAD_IN_INITRD, DRACUT_PAYLOAD_IN_INITRD} & self.initrd_files)
 
 
 @dataclass(frozen=True)
@@ -333,6 +345,10 @@ def mmdebstrap_argv(
             # Small initrds, set before the kernel is installed (see the hook).
             f'--essential-hook=sh {shlex.quote(str(raspi / "initramfs.sh"))} "$1"',
         ]
+    # The option stays in the image (apt in the chroot reads the same lists later).
+    aptopts = (
+        ['--aptopt=Acquire::Check-Valid-Until "false"'] if spec.suite in NO_VALID_UNTIL else []
+    )
     return [
         "mmdebstrap",
         "--variant=minbase",
@@ -340,6 +356,7 @@ def mmdebstrap_argv(
         # Package lists stay, so that apt can resolve a .deb's dependencies later.
         "--skip=cleanup/apt/lists",
         *foreign,
+        *aptopts,
         f"--include={','.join(spec.packages())}",
         f"--customize-hook={hook}",
         # After customize.sh: mmdebstrap runs the hooks of one kind in the order given.
@@ -377,6 +394,7 @@ def base_tarball(spec: ImageSpec, *, cache: Path | None = None) -> Path:
             *(["arm64-raspi"] if spec.raspi else []),
             *(["busybox"] if spec.busybox else []),
             *(["bpo"] if spec.backports_kernel else []),
+            *(["dracut"] if spec.generator == "dracut" else []),
             *(["extra", *spec.extra_packages] if spec.extra_packages else []),
         ]
     )
@@ -568,7 +586,48 @@ def _boot_versions(names: Sequence[str]) -> list[str]:
     return versions
 
 
-def _lsinitramfs(initrd: Path, chroot: Path | None = None) -> frozenset[str]:
+def _cpio_names(initrd: Path) -> frozenset[str] | None:
+    """The names in INITRD if it is made of newc cpio archives, one after the other, each
+    uncompressed or gzip-compressed (a dracut initrd in a minbase image, which has no zstd);
+    None for anything else."""
+    data = initrd.read_bytes()
+    names: set[str] = set()
+    at = 0
+    while at < len(data):
+        if data[at : at + 4] == bytes(4):  # padding between archives
+            at += 4
+            continue
+        if data[at : at + 2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data[at:])
+            except (OSError, EOFError, zlib.error):
+                return None
+            at = 0
+            continue
+        if data[at : at + 6] not in (b"070701", b"070702") or at + 110 > len(data):
+            return None
+        fields = [int(data[at + 6 + 8 * i : at + 14 + 8 * i], 16) for i in range(13)]
+        size, namesize = fields[6], fields[11]
+        name = data[at + 110 : at + 110 + namesize - 1].decode(errors="replace")
+        at += (110 + namesize + 3) & ~3
+        at += (size + 3) & ~3
+        if name != "TRAILER!!!":
+            names.add(name.removeprefix("./"))
+    return frozenset(names)
+
+
+def _lsinitramfs(
+    initrd: Path, chroot: Path | None = None, generator: str = "initramfs-tools"
+) -> frozenset[str]:
+    """What INITRD holds. A dracut initrd is read here when it can be (the image has no
+    lsinitramfs; the host's takes half a minute on one), anything else is listed by
+    lsinitramfs: the image's own when CHROOT (the image tree) is given, which knows its
+    compression, else the host's."""
+    if generator == "dracut":
+        names = _cpio_names(initrd)
+        if names is not None:
+            return names
+        chroot = None
     argv: list[str | Path] = ["lsinitramfs", initrd]
     if chroot is not None:
         argv = ["chroot", chroot, "lsinitramfs", f"/{initrd.relative_to(chroot)}"]
@@ -722,7 +781,11 @@ def prepare_image(
                         boot_dir,
                         workdir / "kernels" / version,
                         # The image's own lsinitramfs knows its compression.
-                        _lsinitramfs(boot_dir / f"initrd.img-{version}", chroot=tree),
+                        _lsinitramfs(
+                            boot_dir / f"initrd.img-{version}",
+                            chroot=tree,
+                            generator=spec.generator,
+                        ),
                     )
                 )
         rebuilt = file_sha256(kernels[0].initrd) != initrd_before
@@ -790,7 +853,7 @@ def refresh_kernels(image: Image) -> Image:
             run(["debugfs", "-R", f"dump /boot/{name} {staging / name}", image.disk], capture=True)
             if not (staging / name).is_file():
                 die(f"debugfs could not copy /boot/{name} out of {image.disk}")
-        files = _lsinitramfs(staging / f"initrd.img-{version}")
+        files = _lsinitramfs(staging / f"initrd.img-{version}", generator=image.spec.generator)
         kernels.append(_copy_kernel(version, staging, staging / version, files))
     return dataclasses.replace(image, kernels=tuple(kernels))
 

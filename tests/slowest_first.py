@@ -20,6 +20,7 @@ SLOWEST_FIRST = (
     # base tarball is built through qemu-user first.
     "vm/test_boot_raspi_arm64.py",
     "vm/test_lifecycle.py",  # two images; apt-get remove rebuilds two initrds in the guest
+    "vm/test_boot_forky_dracut.py",  # eight boots; two dracut rebuilds in the guest (issue 14)
     "vm/test_config.py",  # two images, ten boots
     "vm/test_on_device.py",  # two boots rebuild the initrd in the guest
     "vm/test_faults_power.py",  # two images, an offline upgrade

@@ -20,7 +20,17 @@ from testbed import images
 
 REPO = Path(__file__).resolve().parent.parent
 # What the builder reads.
-SOURCE_TREE = ("build.py", "ro_root", "debian", "hooks", "scripts", "sbin", "lib", "libexec")
+SOURCE_TREE = (
+    "build.py",
+    "ro_root",
+    "debian",
+    "hooks",
+    "scripts",
+    "dracut",
+    "sbin",
+    "lib",
+    "libexec",
+)
 
 
 def copy_source(dest: Path) -> Path:

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = REPO / "sbin" / "ro-root"
 # What sbin/ro-root sources from /usr/lib/ro-root, in its order.
-COMMAND_LIBS = ("common", "settings", "record", "command", "window", "changes", "status")
+COMMAND_LIBS = ("common", "settings", "record", "command", "initrd", "window", "changes", "status")
 
 STUBS = {
     # mount: remounts flip ro/rw of the mount point in the table; FAKE_BUSY=N makes the
@@ -101,6 +101,14 @@ exec /bin/df "$@"
     "lsinitramfs": r"""#!/bin/sh
 echo "lsinitramfs $*" >>"$FAKE_CALLS"
 cat "$FAKE_DIR/initrd-listing"
+""",
+    # lsinitrd INITRD (dracut): the same listing, as the `ls -l` lines lsinitrd prints.
+    "lsinitrd": r"""#!/bin/sh
+echo "lsinitrd $*" >>"$FAKE_CALLS"
+echo "Image: $1: 40M"
+while read -r name; do
+	echo "-rwxr-xr-x   1 root     root         1254 Oct  5 22:27 $name"
+done <"$FAKE_DIR/initrd-listing"
 """,
     "sync": '#!/bin/sh\necho sync >>"$FAKE_CALLS"\n',
     "sleep": "#!/bin/sh\n",
@@ -406,6 +414,29 @@ def test_status_without_record_but_with_the_payload_says_it_did_not_run(fake: Fa
     code, data = status_json(fake)
     assert code == 5 and data["initrd_payload"] is True
     assert "carries ro-root's payload, yet ro-root left no record" in str(data["initrd_check"])
+
+
+@pytest.mark.parametrize("hook", [True, False])
+def test_status_without_record_lists_a_dracut_initrd_with_lsinitrd(fake: Fake, hook: bool) -> None:
+    """On a dracut system (Debian's update-initramfs wrapper runs dracut) the payload is the
+    dracut module's pre-pivot hook, listed with lsinitrd."""
+    for name in ("state", "reason", "log"):
+        (fake.run_dir / name).unlink()
+    for rel, text in (("usr/bin/dracut", "#!/bin/sh\n"), ("usr/sbin/update-initramfs", "dracut\n")):
+        path = fake.merged / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    (fake.tmp / "boot" / "initrd.img-6.1.0-99-amd64").write_text("")
+    listing = "var/lib/dracut/hooks/pre-pivot\n"
+    if hook:
+        listing += "var/lib/dracut/hooks/pre-pivot/50-ro-root-pre-pivot.sh\n"
+    (fake.tmp / "initrd-listing").write_text(listing)
+    code, data = status_json(fake)
+    assert code == 5 and data["initrd_payload"] is hook, data
+    calls = fake.call_list()
+    assert [c for c in calls if c.startswith("lsinitrd ")], calls
+    assert not [c for c in calls if c.startswith("lsinitramfs")], calls
 
 
 def test_status_without_record_and_without_initrd_says_so(fake: Fake) -> None:

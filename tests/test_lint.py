@@ -28,6 +28,10 @@ SHELL_FILES = (
     "lib/changes.sh",
     "lib/status.sh",
     "lib/guard.sh",
+    "lib/initrd.sh",
+    "dracut/90ro-root/module-setup.sh",
+    "dracut/90ro-root/ro-root-generator.sh",
+    "dracut/90ro-root/ro-root-pre-pivot.sh",
     "libexec/checkroot.sh",
     "libexec/apt-guard.sh",
     "libexec/motd.sh",
@@ -63,7 +67,7 @@ def test_every_shell_payload_file_is_listed_here() -> None:
     # A new hook or script must not escape shellcheck by not being listed.
     found = {
         p.relative_to(REPO).as_posix()
-        for d in ("hooks", "scripts", "sbin", "lib", "libexec")
+        for d in ("hooks", "scripts", "dracut", "sbin", "lib", "libexec")
         for p in (REPO / d).rglob("*")
         if p.is_file()
     }

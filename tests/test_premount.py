@@ -161,3 +161,46 @@ def test_skipped_boot_records_a_writable_medium(boot: Boot) -> None:
     result = boot.run()
     assert result.state == "skipped"
     assert settings(boot)["medium"] == "writable"
+
+
+# --- dracut: rr_premount_systemd, run as a systemd generator in the initrd ------------------
+
+
+def generator(boot: Boot, cmdline: str) -> tuple[str, Path]:
+    """Run rr_premount_systemd with a generator output directory; return stdout and it."""
+    boot.cmdline = cmdline
+    out = boot.tmp / "generator"
+    result = boot.run(f'rr_premount_systemd "{out}"')
+    assert result.returncode == 0, result.stderr
+    return result.stdout, out
+
+
+def test_dracut_rw_and_rootflags_still_mount_the_root_read_only_without_fsck(boot: Boot) -> None:
+    out, gen = generator(boot, "root=/dev/vda rw rootflags=rw,data=journal fsck.mode=force")
+    mount = (gen / "sysroot.mount.d" / "50-ro-root.conf").read_text()
+    # The options systemd-fstab-generator would use, then ro: the last of ro and rw wins.
+    assert "[Mount]\nOptions=rw,data=journal,ro\n" in mount
+    for unit in ("systemd-fsck-root.service", "systemd-fsck@.service"):
+        text = (gen / f"{unit}.d" / "50-ro-root.conf").read_text()
+        assert f"[Unit]\nConditionPathExists=!{boot.tmp / 'run' / 'premount'}\n" in text
+    assert (boot.tmp / "run" / "premount").read_text() == "overridden=rw fsck\n"
+    log = (boot.tmp / "run" / "log").read_text()
+    assert "the kernel command line says 'rw': mounting the root read-only instead" in log
+    assert "(forced on the kernel command line)" in log
+    assert "ro-root: the kernel command line says 'rw'" in out
+
+
+def test_dracut_a_percent_in_rootflags_is_not_a_unit_specifier(boot: Boot) -> None:
+    _, gen = generator(boot, "root=/dev/vda ro rootflags=context=x%y")
+    mount = (gen / "sysroot.mount.d" / "50-ro-root.conf").read_text()
+    assert "Options=context=x%%y,ro\n" in mount
+    assert (boot.tmp / "run" / "premount").read_text() == "overridden=fsck\n"
+
+
+@pytest.mark.parametrize("word", ["ro-root=disabled", "single", "systemd.unit=rescue.target"])
+def test_dracut_a_boot_without_ro_root_is_left_as_the_command_line_says(
+    boot: Boot, word: str
+) -> None:
+    _, gen = generator(boot, f"root=/dev/vda rw {word}")
+    assert not gen.exists()
+    assert not (boot.tmp / "run" / "premount").exists()

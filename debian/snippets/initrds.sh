@@ -1,10 +1,13 @@
 # ro_root_update_other_initrds fatal|warn: rebuild the initrd of every
 # installed kernel except the newest one. `update-initramfs -u`, which the
 # dpkg trigger runs, updates only the newest (the highest version with an
-# initrd in /boot); older kernels would keep, or lack, the payload.
+# initrd in /boot); older kernels would keep, or lack, the payload. Either
+# generator (lib/initrd.sh): initramfs-tools' update-initramfs, or Debian
+# dracut's wrapper of that name, which takes the same options and reads the
+# same update-initramfs.conf.
 ro_root_update_other_initrds()
 {
-	if ! command -v update-initramfs >/dev/null 2>&1 ||
+	if [ "$(rr_initrd_generator "")" = none ] ||
 		! command -v linux-version >/dev/null 2>&1; then
 		return 0
 	fi
