@@ -22,10 +22,12 @@ import json
 import logging
 import os
 import re
+import secrets
 import shlex
 import shutil
 import tarfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,6 +141,9 @@ class Image:
     kernels: tuple[Kernel, ...]
     # The newest initrd differs from the base tarball's: installing the debs rebuilt it.
     initrd_rebuilt: bool
+    # A UEFI image (layout="uefi"): this image's copy of OVMF's variable store. Booted by OVMF
+    # and GRUB from the disk, never with qemu's -kernel.
+    uefi_vars: Path | None = None
 
     @property
     def newest(self) -> Kernel:
@@ -429,8 +434,10 @@ def chroot_mounts(root: Path) -> Iterator[None]:
         for target in reversed(mounted):
             if run(["umount", "-R", target], check=False).returncode != 0:
                 run(["umount", "-R", "--lazy", target], check=False)
-        # ROOT itself may be a mount point (a loop-mounted disk image): only what is below it.
-        left = [m for m in _mounts_under(root) if m != str(root.resolve())]
+        # Only what this mounted: ROOT itself may be a mount point (a loop-mounted disk image)
+        # with other file systems of the image mounted below it (/boot, /boot/efi).
+        own = [str(target.resolve()) for target in (root / "proc", root / "sys", root / "dev")]
+        left = [m for m in _mounts_under(root) if any(m == o or m.startswith(o + "/") for o in own)]
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
@@ -449,12 +456,17 @@ def loop_mounted(disk: Path, point: Path) -> Iterator[Path]:
         with chroot_mounts(point):
             yield point
     finally:
-        for _ in range(5):
-            if run(["umount", point], check=False, capture=True).returncode == 0:
-                break
-            time.sleep(1)
-        else:
-            die(f"could not unmount {point} (loop-mounted {disk})", hint=f"umount {point}")
+        _umount(point, f"loop-mounted {disk}")
+
+
+def _umount(point: Path, what: str) -> None:
+    """Unmount POINT (WHAT, for the message), retrying a few times; never lazily: a disk image
+    is booted next, and must not change under qemu."""
+    for _ in range(5):
+        if run(["umount", point], check=False, capture=True).returncode == 0:
+            return
+        time.sleep(1)
+    die(f"could not unmount {point} ({what})", hint=f"umount {point}")
 
 
 def _newest_first(versions: Iterator[str] | Sequence[str]) -> list[str]:
@@ -538,8 +550,13 @@ def prepare_image(
     files: Mapping[str, bytes] | None = None,
     tarball: Path | None = None,
     files_before: Mapping[str, bytes] | None = None,
+    layout: Literal["ext4", "uefi"] = "ext4",
 ) -> Image:
     """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
+
+    LAYOUT "ext4": the disk is one ext4 file system, the root. "uefi": a GPT disk with an EFI
+    system partition, a separate /boot and the root, GRUB installed (see make_uefi_disk; SPEC
+    must include grub-efi-amd64).
 
     TARBALL replaces the cached base tarball of SPEC (one from build_tarball()).
 
@@ -622,7 +639,11 @@ def prepare_image(
         disk.unlink(missing_ok=True)
         with disk.open("wb") as stream:
             stream.truncate(size)
-        run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
+        uefi_vars = None
+        if layout == "uefi":
+            uefi_vars = make_uefi_disk(tree, disk, workdir)
+        else:
+            run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
     finally:
         if tree.exists():
             _remove_tree(tree)
@@ -634,7 +655,168 @@ def prepare_image(
         debs=debs,
         kernels=tuple(kernels),
         initrd_rebuilt=rebuilt,
+        uefi_vars=uefi_vars,
     )
+
+
+# --- UEFI: GPT, an EFI system partition, a separate /boot, GRUB ------------------------------
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+# The partitions of a UEFI image, as Debian's installer makes them for a separate /boot.
+ESP_START_MIB = 1
+ESP_MIB = 64
+BOOT_MIB = 320
+ESP_OFFSET = ESP_START_MIB * 1024 * 1024
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+UEFI_HOST_PROGRAMS = {
+    "sfdisk": "fdisk",
+    "losetup": "mount",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
+}
+
+
+def uefi_fstab(root_uuid: str, boot_uuid: str, esp_id: str) -> str:
+    """The real fstab of a UEFI image, with the lines and options Debian's installer writes."""
+    return (
+        "# /etc/fstab of an ro-root UEFI test image (testbed/images.py)\n"
+        f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n"
+        f"UUID={boot_uuid} /boot ext4 defaults 0 2\n"
+        f"UUID={esp_id[:4]}-{esp_id[4:]} /boot/efi vfat umask=0077 0 1\n"
+    )
+
+
+def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> Path:
+    """Turn the image tree TREE into the GPT disk DISK (sized already): an EFI system
+    partition on /boot/efi, /boot, and the root with an empty /boot directory; GRUB installed
+    by grub-install --removable --no-nvram and update-grub in a chroot over the loop-mounted
+    partitions, as on a device. Returns WORKDIR's copy of OVMF's variable store.
+    """
+    for program, package in UEFI_HOST_PROGRAMS.items():
+        require(program, package)
+    for firmware in (OVMF_CODE, OVMF_VARS):
+        if not firmware.is_file():
+            die(f"{firmware} not found", hint="install it with: apt-get install ovmf")
+    root_uuid, boot_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+    esp_id = secrets.token_hex(4).upper()
+    (tree / "etc/fstab").write_text(uefi_fstab(root_uuid, boot_uuid, esp_id))
+    # /boot's content goes to its own file system; the root keeps the empty mount point.
+    boot_tree = workdir / "boot-tree"
+    if boot_tree.exists():
+        _remove_tree(boot_tree)
+    boot_tree.mkdir()
+    for entry in (tree / "boot").iterdir():
+        shutil.move(entry, boot_tree / entry.name)
+    (boot_tree / "efi").mkdir(exist_ok=True)
+    layout = (
+        "label: gpt\n"
+        f"start={ESP_START_MIB}MiB, size={ESP_MIB}MiB, type={ESP_TYPE}, name=ESP\n"
+        f"size={BOOT_MIB}MiB, type={LINUX_TYPE}, name=boot\n"
+        f"type={LINUX_TYPE}, name=root\n"
+    )
+    run(["sfdisk", "--quiet", disk], input=layout, capture=True)
+    table = json.loads(run(["sfdisk", "--json", disk], capture=True).stdout)
+    sector = int(table["partitiontable"].get("sectorsize", 512))
+    # One loop device per partition, at its offset: losetup --partscan makes no partition
+    # devices where nothing creates their nodes (a container without udev).
+    parts: list[Path] = []
+    try:
+        for entry in table["partitiontable"]["partitions"]:
+            start, count = int(entry["start"]) * sector, int(entry["size"]) * sector
+            argv = ["losetup", "--find", "--show", "--offset", str(start), "--sizelimit"]
+            parts.append(Path(run([*argv, str(count), disk], capture=True).stdout.strip()))
+        if len(parts) != 3:
+            die(f"sfdisk made {len(parts)} partitions on {disk}, not 3")
+        run(["mkfs.vfat", "-i", esp_id, "-n", "ESP", parts[0]], capture=True)
+        for uid, label, content, part in (
+            (boot_uuid, "boot", boot_tree, parts[1]),
+            (root_uuid, "root", tree, parts[2]),
+        ):
+            run(["mke2fs", "-q", "-t", "ext4", "-U", uid, "-L", label, "-d", content, part])
+        _install_grub(parts, workdir / "mnt", root_uuid)
+    finally:
+        for part in parts:
+            run(["losetup", "--detach", part], check=False)
+        _remove_tree(boot_tree)
+    uefi_vars = workdir / "OVMF_VARS.fd"
+    shutil.copyfile(OVMF_VARS, uefi_vars)
+    return uefi_vars
+
+
+def _install_grub(parts: Sequence[Path], point: Path, root_uuid: str) -> None:
+    """grub-install and update-grub in a chroot over the root (PARTS[2]) with /boot
+    (PARTS[1]) and /boot/efi (PARTS[0]) mounted on it; everything unmounted afterwards."""
+    point.mkdir(exist_ok=True)
+    mounted: list[Path] = []
+    try:
+        places = ((parts[2], point), (parts[1], point / "boot"), (parts[0], point / "boot/efi"))
+        for part, where in places:
+            run(["mount", part, where])
+            mounted.append(where)
+        with chroot_mounts(point), _uuid_link(point / "dev", root_uuid, parts[2]):
+            for argv in (
+                ["grub-install", "--target=x86_64-efi", "--removable", "--no-nvram"],
+                ["update-grub"],
+            ):
+                run(["chroot", point, *argv], capture=True, env=_CHROOT_ENV)
+        if not (point / "boot/efi/EFI/BOOT/BOOTX64.EFI").is_file():
+            die("grub-install left no EFI/BOOT/BOOTX64.EFI on the EFI system partition")
+        if not (point / "boot/grub/grub.cfg").is_file():
+            die("update-grub left no /boot/grub/grub.cfg")
+    finally:
+        for where in reversed(mounted):
+            _umount(where, "a partition of the UEFI image")
+
+
+@contextmanager
+def _uuid_link(dev: Path, uuid_: str, device: Path) -> Iterator[None]:
+    """DEV/disk/by-uuid/UUID_ naming DEVICE for the duration, as udev makes it on a device.
+
+    update-grub writes root=UUID=... only if that link exists, else the loop device's name,
+    which the guest does not have. A host without udev (a container) has no such link: it is
+    made in the host's /dev, which the chroot's /dev is bound to, and removed afterwards.
+    """
+    links = dev / "disk" / "by-uuid"
+    made = [d for d in (dev / "disk", links) if not d.exists()]
+    link = links / uuid_
+    own_link = not link.exists()
+    for directory in made:
+        directory.mkdir()
+    try:
+        if own_link:
+            link.symlink_to(f"../../{device.name}")
+        yield
+    finally:
+        if own_link:
+            link.unlink(missing_ok=True)
+        for directory in reversed(made):
+            directory.rmdir()
+
+
+def esp_put(image: Image, name: str, content: bytes = b"") -> None:
+    """Write the file NAME at the top of IMAGE's EFI system partition, as another computer
+    would (mtools, on the disk image: nothing mounted)."""
+    require("mcopy", "mtools")
+    source = image.directory / f"esp-{name}"
+    source.write_bytes(content)
+    run(
+        ["mcopy", "-o", "-i", f"{image.disk}@@{ESP_OFFSET}", source, f"::{name}"],
+        env={"MTOOLS_SKIP_CHECK": "1"},
+        capture=True,
+    )
+
+
+def esp_list(image: Image) -> list[str]:
+    """The names at the top of IMAGE's EFI system partition (mtools)."""
+    require("mdir", "mtools")
+    out = run(
+        ["mdir", "-b", "-i", f"{image.disk}@@{ESP_OFFSET}", "::"],
+        env={"MTOOLS_SKIP_CHECK": "1"},
+        capture=True,
+    ).stdout
+    return [line.rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()]
 
 
 def _copy_kernel(version: str, boot_dir: Path, dest: Path, files: frozenset[str]) -> Kernel:

@@ -19,6 +19,7 @@ SLOWEST_FIRST = (
     "vm/test_lifecycle.py",  # two images; apt-get remove rebuilds two initrds in the guest
     "vm/test_config.py",  # two images, ten boots
     "vm/test_on_device.py",  # two boots rebuild the initrd in the guest
+    "vm/test_boot_uefi.py",  # GRUB installed offline, four UEFI boots, two in-guest rebuilds
     "vm/test_faults_power.py",  # two images, an offline upgrade
     "vm/test_faults_product.py",
     "vm/test_shared_core.py",  # an offline upgrade and three boots (issue 12)
