@@ -144,6 +144,8 @@ class Image:
     # A UEFI image (layout="uefi"): this image's copy of OVMF's variable store. Booted by OVMF
     # and GRUB from the disk, never with qemu's -kernel.
     uefi_vars: Path | None = None
+    # A UEFI image's root file system (root=UUID=... for a boot with the kernel handed to qemu).
+    root_uuid: str = ""
 
     @property
     def newest(self) -> Kernel:
@@ -555,8 +557,8 @@ def prepare_image(
     """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
 
     LAYOUT "ext4": the disk is one ext4 file system, the root. "uefi": a GPT disk with an EFI
-    system partition, a separate /boot and the root, GRUB installed (see make_uefi_disk; SPEC
-    must include grub-efi-amd64).
+    system partition, a separate /boot and the root, for GRUB (see make_uefi_disk; SPEC must
+    include grub-efi-amd64).
 
     TARBALL replaces the cached base tarball of SPEC (one from build_tarball()).
 
@@ -639,9 +641,9 @@ def prepare_image(
         disk.unlink(missing_ok=True)
         with disk.open("wb") as stream:
             stream.truncate(size)
-        uefi_vars = None
+        uefi_vars, root_uuid = None, ""
         if layout == "uefi":
-            uefi_vars = make_uefi_disk(tree, disk, workdir)
+            uefi_vars, root_uuid = make_uefi_disk(tree, disk, workdir)
         else:
             run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
     finally:
@@ -656,6 +658,7 @@ def prepare_image(
         kernels=tuple(kernels),
         initrd_rebuilt=rebuilt,
         uefi_vars=uefi_vars,
+        root_uuid=root_uuid,
     )
 
 
@@ -688,11 +691,16 @@ def uefi_fstab(root_uuid: str, boot_uuid: str, esp_id: str) -> str:
     )
 
 
-def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> Path:
-    """Turn the image tree TREE into the GPT disk DISK (sized already): an EFI system
-    partition on /boot/efi, /boot, and the root with an empty /boot directory; GRUB installed
-    by grub-install --removable --no-nvram and update-grub in a chroot over the loop-mounted
-    partitions, as on a device. Returns WORKDIR's copy of OVMF's variable store.
+def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> tuple[Path, str]:
+    """Turn the image tree TREE into the GPT disk DISK (sized already): an empty FAT EFI system
+    partition for /boot/efi, /boot, and the root with an empty /boot directory. Returns
+    WORKDIR's copy of OVMF's variable store and the root's UUID.
+
+    GRUB is not installed here: grub-install writes the EFI system partition through a vfat
+    mount, and a host kernel without vfat (this machine's) cannot make one. The image's first
+    boot (kernel handed to qemu) installs it, as an admin of a read-only device would:
+    `ro-root exec sh -c 'grub-install --target=x86_64-efi --removable --no-nvram && update-grub'`
+    (the probe's task grub-install).
     """
     for program, package in UEFI_HOST_PROGRAMS.items():
         require(program, package)
@@ -735,64 +743,13 @@ def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> Path:
             (root_uuid, "root", tree, parts[2]),
         ):
             run(["mke2fs", "-q", "-t", "ext4", "-U", uid, "-L", label, "-d", content, part])
-        _install_grub(parts, workdir / "mnt", root_uuid)
     finally:
         for part in parts:
             run(["losetup", "--detach", part], check=False)
         _remove_tree(boot_tree)
     uefi_vars = workdir / "OVMF_VARS.fd"
     shutil.copyfile(OVMF_VARS, uefi_vars)
-    return uefi_vars
-
-
-def _install_grub(parts: Sequence[Path], point: Path, root_uuid: str) -> None:
-    """grub-install and update-grub in a chroot over the root (PARTS[2]) with /boot
-    (PARTS[1]) and /boot/efi (PARTS[0]) mounted on it; everything unmounted afterwards."""
-    point.mkdir(exist_ok=True)
-    mounted: list[Path] = []
-    try:
-        places = ((parts[2], point), (parts[1], point / "boot"), (parts[0], point / "boot/efi"))
-        for part, where in places:
-            run(["mount", part, where])
-            mounted.append(where)
-        with chroot_mounts(point), _uuid_link(point / "dev", root_uuid, parts[2]):
-            for argv in (
-                ["grub-install", "--target=x86_64-efi", "--removable", "--no-nvram"],
-                ["update-grub"],
-            ):
-                run(["chroot", point, *argv], capture=True, env=_CHROOT_ENV)
-        if not (point / "boot/efi/EFI/BOOT/BOOTX64.EFI").is_file():
-            die("grub-install left no EFI/BOOT/BOOTX64.EFI on the EFI system partition")
-        if not (point / "boot/grub/grub.cfg").is_file():
-            die("update-grub left no /boot/grub/grub.cfg")
-    finally:
-        for where in reversed(mounted):
-            _umount(where, "a partition of the UEFI image")
-
-
-@contextmanager
-def _uuid_link(dev: Path, uuid_: str, device: Path) -> Iterator[None]:
-    """DEV/disk/by-uuid/UUID_ naming DEVICE for the duration, as udev makes it on a device.
-
-    update-grub writes root=UUID=... only if that link exists, else the loop device's name,
-    which the guest does not have. A host without udev (a container) has no such link: it is
-    made in the host's /dev, which the chroot's /dev is bound to, and removed afterwards.
-    """
-    links = dev / "disk" / "by-uuid"
-    made = [d for d in (dev / "disk", links) if not d.exists()]
-    link = links / uuid_
-    own_link = not link.exists()
-    for directory in made:
-        directory.mkdir()
-    try:
-        if own_link:
-            link.symlink_to(f"../../{device.name}")
-        yield
-    finally:
-        if own_link:
-            link.unlink(missing_ok=True)
-        for directory in reversed(made):
-            directory.rmdir()
+    return uefi_vars, root_uuid
 
 
 def esp_put(image: Image, name: str, content: bytes = b"") -> None:

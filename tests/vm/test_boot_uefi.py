@@ -3,12 +3,16 @@
 
 One Debian 12 systemd image on a GPT disk laid out as Debian's installer does it for a
 separate /boot: the EFI system partition on /boot/efi (FAT), /boot (ext4) and the root (ext4,
-with an empty /boot directory). GRUB is installed in it (grub-install --removable --no-nvram
-and update-grub, in a chroot over the loop-mounted partitions); qemu boots the disk with
-OVMF, never with -kernel. initrds are built with MODULES=list (virtio, ext4), so that the
-in-guest rebuilds take a minute under TCG, not ten. The probe's `uefi` task reads which step
-it is from GRUB's menu (the kernel command line). Boots, in order:
+with an empty /boot directory). The host cannot mount FAT (its kernel has no vfat), so GRUB
+is installed by the image's own first boot, the only one with the kernel handed to qemu:
+`ro-root exec sh -c 'grub-install --target=x86_64-efi --removable --no-nvram && update-grub'`.
+From then on qemu boots the disk with OVMF, never with -kernel. initrds are built with
+MODULES=list (virtio, ext4), so that the in-guest rebuilds take a minute under TCG, not ten.
+The probe's `uefi` task reads which step it is from GRUB's menu (the kernel command line).
+Boots, in order:
 
+0. `grub-install` (active, kernel handed to qemu): GRUB installed through ro-root's window,
+   which mounts /boot and /boot/efi writable under /ro and read-only again afterwards.
 1. `read-only` (active): /boot and /boot/efi are mounted read-only; `ro-root exec` changes an
    initramfs input and GRUB's menu (update-grub): the initrd on the /boot partition is
    rebuilt, grub.cfg there gets the new command line, nothing lands in the root's /boot
@@ -23,6 +27,7 @@ it is from GRUB's menu (the kernel command line). Boots, in order:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -61,6 +66,7 @@ class Sequence(vmtest.Steps):
         self.image = image
         self.esp_after_flag: list[str] = []
         self.steps = [
+            ("grub-install", self._grub_install),
             ("read-only", lambda: self._boot("active", LONG_TIMEOUT)),
             ("flag", self._flag),
             ("again", lambda: self._boot("active", LONG_TIMEOUT)),
@@ -69,6 +75,12 @@ class Sequence(vmtest.Steps):
 
     def _boot(self, expect: str, timeout: float = qemu.DEFAULT_BOOT_TIMEOUT) -> qemu.BootResult:
         return qemu.boot(self.image, expect=expect, timeout=timeout)
+
+    def _grub_install(self) -> qemu.BootResult:
+        # The kernel handed to qemu this once: GRUB is not on the disk yet.
+        direct = dataclasses.replace(self.image, uefi_vars=None)
+        task = (f"root=UUID={self.image.root_uuid}", "rorootest.task=grub-install")
+        return qemu.boot(direct, task, expect="active", timeout=LONG_TIMEOUT)
 
     def _flag(self) -> qemu.BootResult:
         images.esp_put(self.image, FLAG)
@@ -112,6 +124,22 @@ def closed_again(boot: qemu.BootResult) -> list[str]:
         for key in ("boot_opts_after", "efi_opts_after", "ro_opts_after")
         if not read_only(cmd(boot, key))
     ]
+
+
+# --- boot 0: GRUB installed from the running read-only system -------------------------------
+
+
+def test_grub_is_installed_on_the_esp_and_boot_through_ro_root_exec(boots: Sequence) -> None:
+    boot = boots("grub-install")
+    problems = vmtest.facts_differ(
+        boot,
+        cmd_grub_install_rc="0",
+        cmd_efi_loader="yes",
+        cmd_grub_cfg="yes",
+        cmd_root_boot_dir_after="",
+        cmd_mounts_below_ro_after="",
+    )
+    vmtest.expect(boot, problems + closed_again(boot), "ro-root exec grub-install")
 
 
 # --- boot 1: OVMF, GRUB, a read-only system -----------------------------------------------
