@@ -28,7 +28,8 @@ ARM_DEBS   := qemu-user-static arch-test qemu-system-arm fdisk dosfstools mtools
 # Debian packages the builder needs (every command the README shows after `make deb`,
 # `build.py repo` included), and those the tests need on top.
 BUILD_DEBS := dpkg-dev lintian gzip python3 python3-debian python3-jinja2 $(REPO_DEBS)
-VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core zstd
+# ovmf, fdisk (sfdisk), dosfstools and mtools: the UEFI image (GPT, an EFI system partition).
+VM_DEBS    := mmdebstrap qemu-system-x86 e2fsprogs initramfs-tools-core zstd ovmf fdisk dosfstools mtools
 # The benchmark: images and boots, and a debhelper build to compare `make deb` with.
 BENCH_DEBS := $(BUILD_DEBS) $(VM_DEBS) python3-venv debhelper build-essential util-linux
 # make test (no boot, no chroot): what the unit tests and linters run, and nothing more.

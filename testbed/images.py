@@ -24,10 +24,12 @@ import json
 import logging
 import os
 import re
+import secrets
 import shlex
 import shutil
 import tarfile
 import time
+import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -185,6 +187,11 @@ class Image:
     kernels: tuple[Kernel, ...]
     # The newest initrd differs from the base tarball's: installing the debs rebuilt it.
     initrd_rebuilt: bool
+    # A UEFI image (layout="uefi"): this image's copy of OVMF's variable store. Booted by OVMF
+    # and GRUB from the disk, never with qemu's -kernel.
+    uefi_vars: Path | None = None
+    # A UEFI image's root file system (root=UUID=... for a boot with the kernel handed to qemu).
+    root_uuid: str = ""
 
     @property
     def newest(self) -> Kernel:
@@ -543,8 +550,10 @@ def chroot_mounts(root: Path) -> Iterator[None]:
         for target in reversed(mounted):
             if run(["umount", "-R", target], check=False).returncode != 0:
                 run(["umount", "-R", "--lazy", target], check=False)
-        # ROOT itself may be a mount point (a loop-mounted disk image): only what is below it.
-        left = [m for m in _mounts_under(root) if m != str(root.resolve())]
+        # Only what this mounted: ROOT itself may be a mount point (a loop-mounted disk image)
+        # with other file systems of the image mounted below it (/boot, /boot/efi).
+        own = [str(target.resolve()) for target in (root / "proc", root / "sys", root / "dev")]
+        left = [m for m in _mounts_under(root) if any(m == o or m.startswith(o + "/") for o in own)]
         if left:
             die(f"could not unmount {' '.join(left)}", hint="unmount them by hand")
 
@@ -563,12 +572,17 @@ def loop_mounted(disk: Path, point: Path) -> Iterator[Path]:
         with chroot_mounts(point):
             yield point
     finally:
-        for _ in range(5):
-            if run(["umount", point], check=False, capture=True).returncode == 0:
-                break
-            time.sleep(1)
-        else:
-            die(f"could not unmount {point} (loop-mounted {disk})", hint=f"umount {point}")
+        _umount(point, f"loop-mounted {disk}")
+
+
+def _umount(point: Path, what: str) -> None:
+    """Unmount POINT (WHAT, for the message), retrying a few times; never lazily: a disk image
+    is booted next, and must not change under qemu."""
+    for _ in range(5):
+        if run(["umount", point], check=False, capture=True).returncode == 0:
+            return
+        time.sleep(1)
+    die(f"could not unmount {point} ({what})", hint=f"umount {point}")
 
 
 def _newest_first(versions: Iterator[str] | Sequence[str]) -> list[str]:
@@ -693,8 +707,13 @@ def prepare_image(
     files: Mapping[str, bytes] | None = None,
     tarball: Path | None = None,
     files_before: Mapping[str, bytes] | None = None,
+    layout: Literal["ext4", "uefi"] = "ext4",
 ) -> Image:
     """Make WORKDIR/disk.img (+ vmlinuz, initrd.img) from SPEC's base tarball and DEBS.
+
+    LAYOUT "ext4": the disk is one ext4 file system, the root. "uefi": a GPT disk with an EFI
+    system partition, a separate /boot and the root, for GRUB (see make_uefi_disk; SPEC must
+    include grub-efi-amd64).
 
     TARBALL replaces the cached base tarball of SPEC (one from build_tarball()).
 
@@ -789,10 +808,14 @@ def prepare_image(
                     )
                 )
         rebuilt = file_sha256(kernels[0].initrd) != initrd_before
+        uefi_vars, root_uuid = None, ""
         if not spec.raspi:
             disk.unlink(missing_ok=True)
             with disk.open("wb") as stream:
                 stream.truncate(size)
+        if layout == "uefi":
+            uefi_vars, root_uuid = make_uefi_disk(tree, disk, workdir)
+        elif not spec.raspi:
             run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
     finally:
         if tree.exists():
@@ -805,7 +828,123 @@ def prepare_image(
         debs=debs,
         kernels=tuple(kernels),
         initrd_rebuilt=rebuilt,
+        uefi_vars=uefi_vars,
+        root_uuid=root_uuid,
     )
+
+
+# --- UEFI: GPT, an EFI system partition, a separate /boot, GRUB ------------------------------
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+# The partitions of a UEFI image, as Debian's installer makes them for a separate /boot.
+ESP_START_MIB = 1
+ESP_MIB = 64
+BOOT_MIB = 320
+ESP_OFFSET = ESP_START_MIB * 1024 * 1024
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+UEFI_HOST_PROGRAMS = {
+    "sfdisk": "fdisk",
+    "losetup": "mount",
+    "mkfs.vfat": "dosfstools",
+    "mcopy": "mtools",
+}
+
+
+def uefi_fstab(root_uuid: str, boot_uuid: str, esp_id: str) -> str:
+    """The real fstab of a UEFI image, with the lines and options Debian's installer writes."""
+    return (
+        "# /etc/fstab of an ro-root UEFI test image (testbed/images.py)\n"
+        f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n"
+        f"UUID={boot_uuid} /boot ext4 defaults 0 2\n"
+        f"UUID={esp_id[:4]}-{esp_id[4:]} /boot/efi vfat umask=0077 0 1\n"
+    )
+
+
+def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> tuple[Path, str]:
+    """Turn the image tree TREE into the GPT disk DISK (sized already): an empty FAT EFI system
+    partition for /boot/efi, /boot, and the root with an empty /boot directory. Returns
+    WORKDIR's copy of OVMF's variable store and the root's UUID.
+
+    GRUB is not installed here: grub-install writes the EFI system partition through a vfat
+    mount, and a host kernel without vfat (this machine's) cannot make one. The image's first
+    boot (kernel handed to qemu) installs it, as an admin of a read-only device would:
+    `ro-root exec sh -c 'grub-install --target=x86_64-efi --removable --no-nvram && update-grub'`
+    (the probe's task grub-install).
+    """
+    for program, package in UEFI_HOST_PROGRAMS.items():
+        require(program, package)
+    for firmware in (OVMF_CODE, OVMF_VARS):
+        if not firmware.is_file():
+            die(f"{firmware} not found", hint="install it with: apt-get install ovmf")
+    root_uuid, boot_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+    esp_id = secrets.token_hex(4).upper()
+    (tree / "etc/fstab").write_text(uefi_fstab(root_uuid, boot_uuid, esp_id))
+    # /boot's content goes to its own file system; the root keeps the empty mount point.
+    boot_tree = workdir / "boot-tree"
+    if boot_tree.exists():
+        _remove_tree(boot_tree)
+    boot_tree.mkdir()
+    for entry in (tree / "boot").iterdir():
+        shutil.move(entry, boot_tree / entry.name)
+    (boot_tree / "efi").mkdir(exist_ok=True)
+    layout = (
+        "label: gpt\n"
+        f"start={ESP_START_MIB}MiB, size={ESP_MIB}MiB, type={ESP_TYPE}, name=ESP\n"
+        f"size={BOOT_MIB}MiB, type={LINUX_TYPE}, name=boot\n"
+        f"type={LINUX_TYPE}, name=root\n"
+    )
+    run(["sfdisk", "--quiet", disk], input=layout, capture=True)
+    table = json.loads(run(["sfdisk", "--json", disk], capture=True).stdout)
+    sector = int(table["partitiontable"].get("sectorsize", 512))
+    # One loop device per partition, at its offset: losetup --partscan makes no partition
+    # devices where nothing creates their nodes (a container without udev).
+    parts: list[Path] = []
+    try:
+        for entry in table["partitiontable"]["partitions"]:
+            start, count = int(entry["start"]) * sector, int(entry["size"]) * sector
+            argv = ["losetup", "--find", "--show", "--offset", str(start), "--sizelimit"]
+            parts.append(Path(run([*argv, str(count), disk], capture=True).stdout.strip()))
+        if len(parts) != 3:
+            die(f"sfdisk made {len(parts)} partitions on {disk}, not 3")
+        run(["mkfs.vfat", "-i", esp_id, "-n", "ESP", parts[0]], capture=True)
+        for uid, label, content, part in (
+            (boot_uuid, "boot", boot_tree, parts[1]),
+            (root_uuid, "root", tree, parts[2]),
+        ):
+            run(["mke2fs", "-q", "-t", "ext4", "-U", uid, "-L", label, "-d", content, part])
+    finally:
+        for part in parts:
+            run(["losetup", "--detach", part], check=False)
+        _remove_tree(boot_tree)
+    uefi_vars = workdir / "OVMF_VARS.fd"
+    shutil.copyfile(OVMF_VARS, uefi_vars)
+    return uefi_vars, root_uuid
+
+
+def esp_put(image: Image, name: str, content: bytes = b"") -> None:
+    """Write the file NAME at the top of IMAGE's EFI system partition, as another computer
+    would (mtools, on the disk image: nothing mounted)."""
+    require("mcopy", "mtools")
+    source = image.directory / f"esp-{name}"
+    source.write_bytes(content)
+    run(
+        ["mcopy", "-o", "-i", f"{image.disk}@@{ESP_OFFSET}", source, f"::{name}"],
+        env={"MTOOLS_SKIP_CHECK": "1"},
+        capture=True,
+    )
+
+
+def esp_list(image: Image) -> list[str]:
+    """The names at the top of IMAGE's EFI system partition (mtools)."""
+    require("mdir", "mtools")
+    out = run(
+        ["mdir", "-b", "-i", f"{image.disk}@@{ESP_OFFSET}", "::"],
+        env={"MTOOLS_SKIP_CHECK": "1"},
+        capture=True,
+    ).stdout
+    return [line.rsplit("/", 1)[-1] for line in out.splitlines() if line.strip()]
 
 
 def _copy_kernel(version: str, boot_dir: Path, dest: Path, files: frozenset[str]) -> Kernel:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ro_root.errors import UserError, die
 from ro_root.proc import require, run
+from testbed import images
 from testbed.images import (
     DEMO_SPEC,
     Image,
@@ -122,10 +123,16 @@ def qemu_argv(
         "-no-reboot",
         "-nic", "none",
         "-drive", f"file={image.disk},format=raw,if=virtio",
-        "-kernel", str(kernel.vmlinuz),
-        "-initrd", str(kernel.initrd),
-        "-append", cmdline,
     ]  # fmt: skip
+    if image.uefi_vars is not None:
+        # OVMF from Debian's ovmf package, this image's own variable store; the firmware
+        # finds GRUB on the disk's EFI system partition, GRUB the kernel on /boot.
+        argv += [
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={images.OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={image.uefi_vars}",
+        ]  # fmt: skip
+    else:
+        argv += ["-kernel", str(kernel.vmlinuz), "-initrd", str(kernel.initrd), "-append", cmdline]
     for drive in drives:
         argv += ["-drive", f"file={drive},format=raw,if=virtio"]
     if serial is None:
@@ -253,6 +260,10 @@ def boot(
         chosen = image.find_kernel(kernel) if kernel else image.newest
         base = BASE_CMDLINE
     cmdline = " ".join((*base, *append))
+    if image.uefi_vars is not None:
+        if append or kernel:
+            die("boot(): a UEFI image boots what GRUB's menu on its disk says: no APPEND, KERNEL")
+        cmdline = "(GRUB's menu)"
     label = " ".join((f"expect-{expect}" if expect else "", *append))
     log_path = image.directory / f"boot-{number:02d}-{_slug(label)}.log"
     for attempt in range(1, KERNEL_STALL_ATTEMPTS + 1):

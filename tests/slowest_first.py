@@ -23,6 +23,7 @@ SLOWEST_FIRST = (
     "vm/test_boot_forky_dracut.py",  # eight boots; two dracut rebuilds in the guest (issue 14)
     "vm/test_config.py",  # two images, ten boots
     "vm/test_on_device.py",  # two boots rebuild the initrd in the guest
+    "vm/test_boot_uefi.py",  # GRUB installed offline, four UEFI boots, two in-guest rebuilds
     "vm/test_faults_power.py",  # two images, an offline upgrade
     "vm/test_faults_product.py",
     "vm/test_shared_core.py",  # an offline upgrade and three boots (issue 12)

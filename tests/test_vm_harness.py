@@ -477,3 +477,32 @@ def test_foreign_arch_is_registered_once_from_qemu_user_static(tmp_path: Path) -
     (binfmt / "qemu-aarch64").write_text("disabled\n")
     with pytest.raises(UserError, match="disabled"):
         images.ensure_foreign_arch("arm64", binfmt, conf)
+
+
+# --- UEFI images (issue 13) -------------------------------------------------------------------
+
+
+def test_a_uefi_image_boots_from_its_disk_with_ovmf_never_with_kernel(tmp_path: Path) -> None:
+    image = dataclasses.replace(fake_image(tmp_path), uefi_vars=tmp_path / "OVMF_VARS.fd")
+    argv = qemu.qemu_argv(image, "ignored", tmp_path / "serial.log")
+    assert "-kernel" not in argv and "-initrd" not in argv and "-append" not in argv
+    pflash = [a for a in argv if a.startswith("if=pflash")]
+    assert pflash == [
+        f"if=pflash,format=raw,unit=0,readonly=on,file={images.OVMF_CODE}",
+        f"if=pflash,format=raw,unit=1,file={tmp_path / 'OVMF_VARS.fd'}",
+    ]
+
+
+def test_a_uefi_image_takes_no_kernel_command_line(tmp_path: Path) -> None:
+    image = dataclasses.replace(fake_image(tmp_path), uefi_vars=tmp_path / "OVMF_VARS.fd")
+    with pytest.raises(UserError, match="GRUB's menu"):
+        qemu.boot(image, ("ro-root=disabled",))
+
+
+def test_the_uefi_fstab_is_the_installers_separate_boot_layout() -> None:
+    lines = [ln.split() for ln in images.uefi_fstab("R", "B", "ABCD1234").splitlines()[1:]]
+    assert lines == [
+        ["UUID=R", "/", "ext4", "errors=remount-ro", "0", "1"],
+        ["UUID=B", "/boot", "ext4", "defaults", "0", "2"],
+        ["UUID=ABCD-1234", "/boot/efi", "vfat", "umask=0077", "0", "1"],
+    ]
