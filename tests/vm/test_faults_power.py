@@ -324,7 +324,8 @@ DIVERTED = "/etc/init.d/checkroot.sh"
 DIVERTED_TO = "/etc/init.d/checkroot.sh.ro-root.orig"
 WRAPPER = "/usr/libexec/ro-root/checkroot.sh"
 # Appended to the payload of version B, so that its initrd can be told from A's.
-B_MARK = "# rorootest: payload of version B"
+# A command line, not a comment: the hook copies the core without its comments (issue 17).
+B_MARK = ": rorootest: payload of version B"
 # What the chroot reports about dpkg's state, one KEY=VALUE line each.
 STATE_SCRIPT = f"""
 echo "ro_root=$(dpkg-query -W -f='${{db:Status-Abbrev}} ${{Version}}' ro-root)"
