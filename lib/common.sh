@@ -171,6 +171,31 @@ rr_fstab_separate()
 	return 0
 }
 
+# rr_flag_modules FSTAB: the kernel modules an initrd needs to look for the
+# flag file on the partitions FSTAB mounts on RR_FLAG_DIRS, space-separated
+# (nothing if FSTAB has none): FAT's with its code pages, or the fstab's own
+# type. An initrd carries them only where there is such a partition; a
+# partition added to the fstab later needs an initrd rebuild to be looked at
+# (the boot says so: "could not mount ... to look for ...").
+rr_flag_modules()
+{
+	rr_fm=
+	for rr_fd in $RR_FLAG_DIRS; do
+		rr_fstab_separate "$1" "$rr_fd" || continue
+		case "$RR_FSTAB_TYPE" in
+		vfat | msdos | fat | auto) rr_fm_add="vfat nls_cp437 nls_ascii nls_utf8" ;;
+		*) rr_fm_add=$RR_FSTAB_TYPE ;;
+		esac
+		for rr_fm_mod in $rr_fm_add; do
+			case " $rr_fm " in
+			*" $rr_fm_mod "*) ;;
+			*) rr_fm="${rr_fm:+$rr_fm }$rr_fm_mod" ;;
+			esac
+		done
+	done
+	printf '%s' "$rr_fm"
+}
+
 # rr_mounts_below DIR: print the mount points below DIR (not DIR itself),
 # space-separated; print nothing if there are none.
 rr_mounts_below()

@@ -767,6 +767,12 @@ def prepare_image(
                 capture=True,
                 env=_CHROOT_ENV,
             )
+        uefi_ids = None
+        if layout == "uefi":
+            # The real fstab before the installation: the initrd it builds is one for this
+            # layout (ro-root's hook adds FAT's modules for the EFI system partition).
+            uefi_ids = (str(uuid.uuid4()), str(uuid.uuid4()), secrets.token_hex(4).upper())
+            (tree / "etc/fstab").write_text(uefi_fstab(*uefi_ids))
         _write_files(tree, files_before or {})
         # One apt run per .deb, in order: [old, new] is an upgrade.
         for number, deb in enumerate(debs, start=1):
@@ -813,8 +819,8 @@ def prepare_image(
             disk.unlink(missing_ok=True)
             with disk.open("wb") as stream:
                 stream.truncate(size)
-        if layout == "uefi":
-            uefi_vars, root_uuid = make_uefi_disk(tree, disk, workdir)
+        if uefi_ids is not None:
+            uefi_vars, root_uuid = make_uefi_disk(tree, disk, workdir, uefi_ids)
         elif not spec.raspi:
             run(["mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", tree, disk])
     finally:
@@ -862,10 +868,13 @@ def uefi_fstab(root_uuid: str, boot_uuid: str, esp_id: str) -> str:
     )
 
 
-def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> tuple[Path, str]:
+def make_uefi_disk(
+    tree: Path, disk: Path, workdir: Path, ids: tuple[str, str, str]
+) -> tuple[Path, str]:
     """Turn the image tree TREE into the GPT disk DISK (sized already): an empty FAT EFI system
-    partition for /boot/efi, /boot, and the root with an empty /boot directory. Returns
-    WORKDIR's copy of OVMF's variable store and the root's UUID.
+    partition for /boot/efi, /boot, and the root with an empty /boot directory, with the IDS
+    (root UUID, /boot UUID, ESP volume id) of TREE's fstab (uefi_fstab). Returns WORKDIR's copy
+    of OVMF's variable store and the root's UUID.
 
     GRUB is not installed here: grub-install writes the EFI system partition through a vfat
     mount, and a host kernel without vfat (this machine's) cannot make one. The image's first
@@ -878,9 +887,9 @@ def make_uefi_disk(tree: Path, disk: Path, workdir: Path) -> tuple[Path, str]:
     for firmware in (OVMF_CODE, OVMF_VARS):
         if not firmware.is_file():
             die(f"{firmware} not found", hint="install it with: apt-get install ovmf")
-    root_uuid, boot_uuid = str(uuid.uuid4()), str(uuid.uuid4())
-    esp_id = secrets.token_hex(4).upper()
-    (tree / "etc/fstab").write_text(uefi_fstab(root_uuid, boot_uuid, esp_id))
+    root_uuid, boot_uuid, esp_id = ids
+    if (tree / "etc/fstab").read_text() != uefi_fstab(*ids):
+        die(f"{tree}/etc/fstab is not the UEFI layout's fstab for {ids}")
     # /boot's content goes to its own file system; the root keeps the empty mount point.
     boot_tree = workdir / "boot-tree"
     if boot_tree.exists():

@@ -1279,3 +1279,31 @@ def test_boot_state_on_the_kernel_command_line_reaches_no_record(boot: Boot) -> 
         "",
         "writable",
     )
+
+
+def _flag_modules(fstab: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fstab"
+        path.write_text(fstab)
+        script = f". {shlex.quote(str(LIBS[0]))}; rr_flag_modules {shlex.quote(str(path))}"
+        result = subprocess.run(
+            ["dash", "-c", script], capture_output=True, text=True, check=True, timeout=30
+        )
+    return result.stdout
+
+
+def test_flag_modules_none_without_a_separate_boot_partition() -> None:
+    # The initrd of a device with no boot partition carries no FAT modules (issue 17).
+    assert _flag_modules(REAL_FSTAB) == ""
+    assert _flag_modules(REAL_FSTAB + "tmpfs /boot tmpfs defaults 0 0\n") == ""
+    assert _flag_modules(REAL_FSTAB + "/dev/vda1 /boot/efi vfat noauto 0 0\n") == ""
+
+
+def test_flag_modules_fat_for_an_esp_or_a_pi_firmware_partition() -> None:
+    fat = "vfat nls_cp437 nls_ascii nls_utf8"
+    assert _flag_modules(REAL_FSTAB + "UUID=AB-CD /boot/efi vfat umask=0077 0 1\n") == fat
+    # Two FAT partitions and an ext4 /boot: FAT's modules once, then ext4.
+    both = "/dev/mmcblk0p1 /boot/firmware vfat defaults 0 2\nUUID=B /boot/efi vfat defaults 0 1\n"
+    assert _flag_modules(REAL_FSTAB + both + "UUID=C /boot ext4 defaults 0 2\n") == fat + " ext4"
+    # A type left to the kernel: FAT's, the type of every partition the flag is documented on.
+    assert _flag_modules(REAL_FSTAB + "LABEL=FW /boot/firmware auto defaults 0 2\n") == fat

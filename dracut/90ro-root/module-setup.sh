@@ -33,6 +33,15 @@ installkernel()
 {
 	# A kernel without overlayfs: the boot then reports it (rr_setup).
 	hostonly='' instmods overlay
+	# The flag file's partitions (common.sh): FAT's modules where the fstab
+	# mounts /boot/firmware or /boot/efi from a partition of their own.
+	if [ -r /usr/lib/ro-root/common.sh ]; then
+		# shellcheck source=lib/common.sh
+		. /usr/lib/ro-root/common.sh
+		rr_mods=$(rr_flag_modules /etc/fstab)
+		# shellcheck disable=SC2086 # a list of module names
+		[ -z "$rr_mods" ] || hostonly='' instmods $rr_mods
+	fi
 }
 
 install()
@@ -44,7 +53,7 @@ install()
 	# What the core calls beyond dracut's base: dd (settings.sh reads a
 	# bounded head of /etc/ro-root.conf), blockdev (protect_device), blkid
 	# (the type of a data or upper device), dmesg (journal replay).
-	inst_multiple -o dd blockdev blkid dmesg chmod rm mv mkdir ln readlink sleep
+	inst_multiple -o dd blockdev blkid dmesg rm mv mkdir ln readlink sleep
 	inst_hook pre-pivot 50 "$moddir/ro-root-pre-pivot.sh"
 	if dracut_module_included systemd; then
 		inst_script "$moddir/ro-root-generator.sh" \

@@ -126,6 +126,16 @@ def closed_again(boot: qemu.BootResult) -> list[str]:
     ]
 
 
+# --- the image as installed ------------------------------------------------------------------
+
+
+def test_the_initrd_the_installation_built_carries_fat_for_the_esp(image: images.Image) -> None:
+    # MODULES=list names no FAT module: ro-root's hook adds them because the fstab mounts
+    # /boot/efi from a FAT partition (the flag file's), as it does not for a plain root.
+    fat = sorted(n for n in image.initrd_files if n.rsplit("/", 1)[-1].startswith("vfat.ko"))
+    assert fat, f"no vfat module in {image.initrd} built with the UEFI layout's fstab"
+
+
 # --- boot 0: GRUB installed from the running read-only system -------------------------------
 
 

@@ -259,6 +259,11 @@ def initrd_content_problems(image: images.Image, dest: Path) -> list[str]:
                 problems.append(f"no util-linux blockdev in the initrd {image.initrd}")
         elif path.exists() or path.is_symlink():
             problems.append(f"{name} in the initrd {image.initrd}: klibc's tools do its job")
+    # FAT's modules are for the flag file on a separate FAT boot partition: none here.
+    if image.uefi_vars is None and not image.spec.raspi:
+        fat = sorted(str(p.relative_to(tree)) for p in tree.glob("usr/lib/modules/*/**/vfat.ko*"))
+        if fat:
+            problems.append(f"{fat} in the initrd of an image without a FAT boot partition")
     if image.spec.busybox and not (tree / "usr/sbin/blockdev").exists():
         problems.append(f"no blockdev in the initrd {image.initrd}")
     for name in CORE_IN_INITRD:
