@@ -3,6 +3,9 @@ targets and the table. The measuring itself is make bench's own run, not a test.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +33,8 @@ from bench.measure import (
     targets,
     targets_table,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -425,3 +430,21 @@ def test_slow_start_jobs_are_read_from_the_console() -> None:
 def test_added_files_are_new_or_grown() -> None:
     plain = {"a": 10, "b": 20}
     assert added_files({"a": 10, "b": 25, "c": 5}, plain) == {"b": 5, "c": 5}
+
+
+def test_init_bottom_timer_answers_prereqs_as_the_script_it_stands_in_for(tmp_path: Path) -> None:
+    # mkinitramfs asks each boot script for its prereqs in the initrd's staging tree, after
+    # bench/timers/initrd-hook has put the timer in the script's place.
+    scripts = tmp_path / "scripts"
+    (scripts / "init-bottom").mkdir(parents=True)
+    (scripts / "ro-root-bench").mkdir()
+    timer = scripts / "init-bottom" / "overlayroot"
+    shutil.copyfile(REPO / "bench/timers/init-bottom-timer", timer)
+    real = scripts / "ro-root-bench" / "overlayroot"
+    real.write_text('#!/bin/sh\n[ "$1" = prereqs ] && echo "udev busybox" && exit 0\nexit 3\n')
+    for script in (timer, real):
+        script.chmod(0o755)
+    proc = subprocess.run(
+        ["dash", str(timer), "prereqs"], capture_output=True, text=True, check=False
+    )
+    assert (proc.returncode, proc.stdout) == (0, "udev busybox\n"), proc.stderr
