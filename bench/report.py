@@ -244,8 +244,10 @@ def _growth(results: Mapping[str, Any]) -> list[str]:
         "plain's (`lsinitramfs -l`). The target's parts are compressed the same way, each file "
         "on its own: the overlay module and the `blockdev` that ro-root's hook added (taken out "
         "of ro-root's initrd with `unmkinitramfs`) and ro-root's own files, each run through "
-        "the initrd's own compressor as mkinitramfs runs it without a COMPRESSLEVEL (zstd: "
-        "`zstd -q -9`). A file compressed alone is a little larger than its share of the "
+        "the initrd's own compressor (read from the initrd's first bytes) as mkinitramfs runs "
+        "it without a COMPRESSLEVEL (gzip: `gzip -n`, zstd: `zstd -q -9`). These minbase "
+        "images have no `zstd` program, so mkinitramfs falls back from their COMPRESS=zstd to "
+        "gzip. A file compressed alone is a little larger than its share of the "
         "compressed archive, so the budget is generous by a few hundred bytes per file; the "
         "8 KiB is for everything else, ro-root's own files included. The klibc-only target "
         "counts blockdev (klibc has none); with busybox present, busybox's serves.",
@@ -265,7 +267,8 @@ def _setup(results: Mapping[str, Any]) -> list[str]:
         "`bench/timers/init-bottom-timer`, which the bench's timer package puts in place of "
         "overlayroot's init-bottom script in that image's initrd: it reads `/proc/uptime` "
         "before and after running the real script and leaves the times in `/run`, where the "
-        "probe finds them. Both come from the alternating boots above "
+        "probe finds them (the timer, about 1 KiB, is in overlayroot's initrd growth "
+        "above). Both come from the alternating boots above "
         f"(`/proc/uptime` counts hundredths of a second): ro-root {setup['ro-root'].show(digits=2)}"
         f", overlayroot {setup['overlayroot'].show(digits=2)}.",
         "",
@@ -414,9 +417,6 @@ def markdown(
         + ", ".join(f"{k.replace('_', ' ')} p={v:.3f}" for k, v in boot_tests.items())
         + ".",
         "",
-        *_growth(results),
-        *_setup(results),
-        *_exec(results),
         "ro-root's own files in its initrd: "
         + ", ".join(f"`{p}` {size:,} B" for p, size in sorted(own.items()))
         + f" (total {fmt_kib(sum(own.values()))}).",
@@ -430,6 +430,9 @@ def markdown(
         "(variant median minus plain median, column 'added') also counts compressing the "
         "larger initrd, but is smaller than the run-to-run spread.",
         "",
+        *_growth(results),
+        *_setup(results),
+        *_exec(results),
         *_earlier(earlier),
         "## Build time",
         "",
@@ -456,9 +459,11 @@ def markdown(
                 ("load after the run", machine["load_after"]),
             ],
         ),
-        "The VM work of the run held `/var/lock/ro-root-vm.lock` throughout, so no other "
-        "VM test of this machine ran at the same time. Under TCG boot times vary by several "
-        "percent from boot to boot: read the ranges, not only the medians.",
+        "The run is meant to hold the machine's VM lock throughout (`flock "
+        "/tmp/ro-root-vm.lock make bench`), so that no other VM of this machine's tests runs "
+        "at the same time; the run itself checks nothing of the kind: the load averages above "
+        "are the evidence. Under TCG boot times vary by several percent from boot to boot: "
+        "read the ranges and the rank tests, not only the medians.",
         "",
         "## Reproduce",
         "",
