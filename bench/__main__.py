@@ -384,6 +384,8 @@ def measure_forky(
     results["forky_initrd_bytes"] = {v: i.initrd.stat().st_size for v, i in images.items()}
     setup: dict[str, list[float]] = {v: [] for v in FORKY_VARIANTS}
     seconds: dict[str, list[float]] = {v: [] for v in FORKY_VARIANTS}
+    written: dict[str, list[int]] = {v: [] for v in FORKY_VARIANTS}
+    observed: dict[str, set[str]] = {v: set() for v in FORKY_VARIANTS}
     for number in range(1, boots + 1):
         for variant in FORKY_VARIANTS:
             done = qemu.boot(
@@ -400,9 +402,16 @@ def measure_forky(
                 )
             setup[variant].append(setup_seconds(variant, done))
             seconds[variant].append(boot_seconds(done.facts["systemd_analyze"]))
+            written[variant].append(done.wr_bytes)
+            failed = done.facts.get("failed_units", "").strip()
+            observed[variant].add(
+                f"{done.facts.get('system_state')}" + (f" (failed: {failed})" if failed else "")
+            )
         log.info("bench: forky boots, round %d of %d: %s", number, boots, setup)
     results["forky_setup_seconds"] = setup
     results["forky_boot_seconds"] = seconds
+    results["forky_wr_bytes"] = written
+    results["forky_observed"] = {v: "; ".join(sorted(o)) for v, o in observed.items()}
 
 
 # --- 5. hook time ----------------------------------------------------------------------------

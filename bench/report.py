@@ -292,8 +292,23 @@ def _setup(results: Mapping[str, Any]) -> list[str]:
             f"(pre-mount and pre-pivot). The initrd's hooks there: {hooks}.",
             "",
             markdown_table(
-                ("variant", "setup time: median (min to max, n)", "boot to multi-user"),
-                [(v, fs[v].show(digits=2), boot[v].show()) for v in fs],
+                (
+                    "variant",
+                    "setup time: median (min to max, n)",
+                    "boot to multi-user",
+                    "system state (every boot)",
+                    "bytes written to the root disk, total",
+                ),
+                [
+                    (
+                        v,
+                        fs[v].show(digits=2),
+                        boot[v].show(),
+                        results.get("forky_observed", {}).get(v, "?"),
+                        f"{sum(results.get('forky_wr_bytes', {}).get(v, [])):,}",
+                    )
+                    for v in fs
+                ],
             ),
         ]
     else:
