@@ -8,9 +8,13 @@
 #   make test    the quick loop: unit tests and linters, no VM boot and no chroot
 #   make demo    boot a small Debian image with ro-root on this terminal
 #   make bench   measure ro-root against overlayroot and a plain root in one run
-#                (bytes written, initrd growth, boot, build and hook time) and write
-#                docs/benchmarks.md and docs/benchmarks.png; about 20 min under TCG.
-#                BENCH_ARGS passes options, e.g. BENCH_ARGS="--boots 1" for a trial.
+#                (bytes written, initrd growth on klibc-only and busybox images, boot
+#                time over 11 alternating boots each, setup time in the initrd, also
+#                against dracut's rd.overlay on forky, ro-root exec true, build and hook
+#                time) and write docs/benchmarks.md and docs/benchmarks.png. Under TCG on
+#                2 cores: about 55 min on a quiet host, about 80 min with other VMs
+#                running (a 1-boot trial took 19 min so, 2026-12-03). BENCH_ARGS passes
+#                options, e.g. BENCH_ARGS="--boots 1 --forky-boots 1 --reps 1 --hook-reps 1".
 
 # Debian's python3: the builder runs on it with python3-debian and python3-jinja2, and the
 # venv of the test tools (pytest, mypy, ruff) is made from it and sees those packages.

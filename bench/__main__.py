@@ -1,21 +1,23 @@
 """make bench: ro-root, overlayroot and a plain root, measured in one run on one base image.
 
-python3 -m bench [--boots N] [--reps N] [--hook-reps N] [--workdir DIR] [--docs DIR]
+python3 -m bench [--boots N] [--forky-boots N] [--reps N] [--hook-reps N] [--workdir DIR]
+                 [--docs DIR]
 python3 -m bench --render-only RESULTS.json
 
 Needs root (images are unpacked with their owners, chroots, loop mounts), qemu, mmdebstrap,
-debhelper and matplotlib: `make bench` installs them.
+debhelper, matplotlib and scipy: `make bench` installs them.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
+import importlib.util
 import json
 import logging
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -25,11 +27,16 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import debhelper, qemu, report
+from bench import debhelper, qemu, report, timers
 from bench.measure import (
+    COMPRESSORS,
     VARIANTS,
     added_files,
     boot_seconds,
+    exec_seconds,
+    initrd_compressor,
+    initrd_step_seconds,
+    numbered_facts,
     own_files,
     parse_initrd_listing,
     slow_jobs,
@@ -38,6 +45,7 @@ from ro_root.changelog import read_changelog
 from ro_root.errors import UserError, die
 from ro_root.proc import require, run
 from testbed.images import (
+    DRACUT_PAYLOAD_IN_INITRD,
     PAYLOAD_IN_INITRD,
     Image,
     ImageSpec,
@@ -51,6 +59,21 @@ log = logging.getLogger("ro-root")
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = ImageSpec(busybox=True)
+# The same minbase without busybox: a klibc-only initrd. Prepared (initrd growth), not booted.
+SPEC_KLIBC = ImageSpec(busybox=False)
+# Debian 14 with dracut (tests/vm/test_boot_forky_dracut.py), generic initrds: dracut in the
+# image's chroot would otherwise build for the build host's root.
+SPEC_FORKY = ImageSpec(suite="forky", init="systemd", busybox=False, generator="dracut")
+FORKY_GENERIC = {"/etc/dracut.conf.d/10-rorootest-generic.conf": b"hostonly=no\n"}
+FORKY_VARIANTS = ("rd.overlay", "ro-root")
+FORKY_APPEND = {"rd.overlay": ("rd.overlay=1",), "ro-root": ()}
+EXEC_TASK = ("rorootest.task=bench-exec",)
+# overlayroot's init-bottom script in its image's initrd: the bench's timer, and the real one.
+OVERLAYROOT_SCRIPT = "scripts/init-bottom/overlayroot"
+OVERLAYROOT_TIMED = "scripts/ro-root-bench/overlayroot"
+# dracut's rd.overlay (70overlayfs) with the bench's timer hooks around it.
+RD_OVERLAY_IN_INITRD = "var/lib/dracut/hooks/pre-pivot/10-mount-overlayfs.sh"
+RD_OVERLAY_TIMER = "var/lib/dracut/hooks/pre-pivot/11-rrbench-t1.sh"
 OVERLAYROOT_CONF = b'overlayroot="tmpfs"\n'
 TASK = ("rorootest.task=bench-write",)
 CHROOT_ENV = {
@@ -120,11 +143,12 @@ def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[st
     results["ro_root_version"] = run(
         ["dpkg-deb", "-f", deb, "Version"], capture=True
     ).stdout.strip()
+    timer_deb = timers.initrd_timer_deb(debs_dir)
     images = {
         "plain": prepare_image(SPEC, [], workdir / "plain"),
         "overlayroot": prepare_image(
             SPEC,
-            [overlayroot_deb],
+            [overlayroot_deb, timer_deb],
             workdir / "overlayroot",
             files={"etc/overlayroot.conf": OVERLAYROOT_CONF},
         ),
@@ -133,17 +157,28 @@ def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[st
     has = {
         v: {
             "ro-root": PAYLOAD_IN_INITRD in image.initrd_files,
-            "overlayroot": "scripts/init-bottom/overlayroot" in image.initrd_files,
+            "overlayroot": OVERLAYROOT_SCRIPT in image.initrd_files,
+            "timer": OVERLAYROOT_TIMED in image.initrd_files,
         }
         for v, image in images.items()
     }
     wanted = {
-        "plain": {"ro-root": False, "overlayroot": False},
-        "overlayroot": {"ro-root": False, "overlayroot": True},
-        "ro-root": {"ro-root": True, "overlayroot": False},
+        "plain": {"ro-root": False, "overlayroot": False, "timer": False},
+        "overlayroot": {"ro-root": False, "overlayroot": True, "timer": True},
+        "ro-root": {"ro-root": True, "overlayroot": False, "timer": False},
     }
     if has != wanted:
         die(f"the initrds do not carry what their variant needs: {has}")
+    klibc = {
+        "plain": prepare_image(SPEC_KLIBC, [], workdir / "klibc-plain"),
+        "ro-root": prepare_image(SPEC_KLIBC, [deb], workdir / "klibc-ro-root"),
+    }
+    if [PAYLOAD_IN_INITRD in i.initrd_files for i in klibc.values()] != [False, True]:
+        die("the klibc-only images' initrds do not carry what their variant needs")
+    results["growth"] = {
+        "klibc": initrd_growth(klibc["plain"], klibc["ro-root"], workdir / "unpacked-klibc"),
+        "busybox": initrd_growth(images["plain"], images["ro-root"], workdir / "unpacked-busybox"),
+    }
     results["initrd_bytes"] = {v: image.initrd.stat().st_size for v, image in images.items()}
     listings = {
         v: parse_initrd_listing(run(["lsinitramfs", "-l", i.initrd], capture=True).stdout)
@@ -152,16 +187,58 @@ def prepare_images(workdir: Path, deb: Path, results: dict[str, Any]) -> dict[st
     results["initrd_added"] = {
         v: added_files(listings[v], listings["plain"]) for v in ("overlayroot", "ro-root")
     }
-    results["own_files"] = own = own_files(listings["ro-root"])
-    # The tree mirrors /usr/share/initramfs-tools: each is a file of this tree, as it is.
-    compressed = 0
-    for path, size in own.items():
-        source = REPO / path
-        if not source.is_file() or source.stat().st_size != size:
-            die(f"{path} in the initrd is not this tree's file ({size} bytes)")
-        compressed += len(gzip.compress(source.read_bytes(), 9))
-    results["own_files_gzip"] = compressed
+    results["own_files"] = results["growth"]["busybox"]["own_files"]
     return images
+
+
+def _compressed_size(path: Path, compressor: str) -> int:
+    """Bytes of the file PATH compressed on its own as its initrd is (COMPRESSORS)."""
+    argv = [*COMPRESSORS[compressor], str(path)]
+    size = int(run(["sh", "-c", '"$@" | wc -c', "sh", *argv], capture=True).stdout)
+    if size <= 0:
+        die(f"{shlex.join(argv)} gave nothing")
+    return size
+
+
+def initrd_growth(plain: Image, ro: Image, unpacked: Path) -> dict[str, Any]:
+    """ro-root's initrd against plain's: compressed (file sizes), uncompressed (the files in
+    the archive), and what the target allows: the overlay module and the blockdev that ro-root
+    added, each compressed with the initrd's compressor (unpacked from the initrd into
+    UNPACKED)."""
+    listings = {
+        v: parse_initrd_listing(run(["lsinitramfs", "-l", i.initrd], capture=True).stdout)
+        for v, i in (("plain", plain), ("ro-root", ro))
+    }
+    compressor = initrd_compressor(ro.initrd.read_bytes())
+    if compressor != initrd_compressor(plain.initrd.read_bytes()):
+        die(f"{plain.initrd} and {ro.initrd} are compressed differently")
+    if unpacked.exists():
+        shutil.rmtree(unpacked)
+    run(["unmkinitramfs", ro.initrd, unpacked], capture=True)
+    # unmkinitramfs puts the main archive in main/ when there are early ones.
+    top = unpacked / "main" if (unpacked / "main").is_dir() else unpacked
+    added = added_files(listings["ro-root"], listings["plain"])
+    modules = [p for p in added if re.search(r"/overlay\.ko(\.[a-z]+)?$", p)]
+    blockdev = [p for p in added if p.rsplit("/", 1)[-1] == "blockdev"]
+    if len(modules) != 1:
+        die(f"{ro.initrd}: expected one overlay module among ro-root's additions: {modules}")
+    growth: dict[str, Any] = {
+        "compressor": compressor,
+        "compressed": ro.initrd.stat().st_size - plain.initrd.stat().st_size,
+        "uncompressed": sum(listings["ro-root"].values()) - sum(listings["plain"].values()),
+        "module": _compressed_size(top / modules[0], compressor),
+        "module_path": modules[0],
+        "blockdev": sum(_compressed_size(top / p, compressor) for p in blockdev),
+        "blockdev_paths": blockdev,
+        "added": added,
+        "own_files": own_files(listings["ro-root"]),
+    }
+    # ro-root's own files (the hook copies the core without its comments), compressed so.
+    growth["own_files_compressed"] = sum(
+        _compressed_size(top / p, compressor) for p in growth["own_files"]
+    )
+    shutil.rmtree(unpacked)
+    return growth
 
 
 # --- 1 and 3: boots --------------------------------------------------------------------------
@@ -201,6 +278,7 @@ def measure_boots(
     # Boots in which systemd checked the root file system (a cost only a real root has).
     fsck_root = dict.fromkeys(VARIANTS, 0)
     slow: dict[str, dict[str, int]] = {v: {} for v in VARIANTS}
+    setup: dict[str, list[float]] = {"overlayroot": [], "ro-root": []}
     for number in range(1, boots + 1):
         for variant in VARIANTS:
             image = images[variant]
@@ -212,6 +290,8 @@ def measure_boots(
                     f"{'; '.join(problems)}; serial log: {done.log_path}"
                 )
             written[variant].append(done.wr_bytes)
+            if variant in setup:
+                setup[variant].append(setup_seconds(variant, done))
             serial = done.log_path.read_text(errors="replace")
             fsck_root[variant] += "Starting systemd-fsck-root.service" in serial
             for unit in slow_jobs(serial):
@@ -229,6 +309,109 @@ def measure_boots(
     results["fsck_root_boots"] = fsck_root
     results["slow_jobs"] = slow
     results["root_observed"] = {v: "; ".join(sorted(o)) for v, o in observed.items()}
+    results["setup_seconds"] = setup
+
+
+def setup_seconds(variant: str, done: qemu.BenchBoot) -> float:
+    """How long VARIANT's boot step took in the initrd of the boot DONE: ro-root's own
+    setup_seconds (/run/ro-root/settings), or the bench's timer around overlayroot's
+    init-bottom script or rd.overlay's hooks (bench/timers/)."""
+    if variant == "ro-root":
+        value = done.facts.get("setting.setup_seconds", "")
+        if not re.fullmatch(r"\d+\.\d+", value):
+            die(f"ro-root: no setup_seconds in /run/ro-root/settings; log: {done.log_path}")
+        return float(value)
+    name = "overlayroot" if variant == "overlayroot" else "rd.overlay"
+    try:
+        steps = initrd_step_seconds(numbered_facts(done.facts, "bench_times"))
+    except ValueError as exc:
+        die(f"{variant}: the initrd timer's record: {exc}; serial log: {done.log_path}")
+    if name not in steps:
+        die(f"{variant}: the initrd timer recorded no {name} step; serial log: {done.log_path}")
+    return steps[name]
+
+
+def measure_exec(image: Image, timeout: float, results: dict[str, Any]) -> None:
+    """`ro-root exec true`, several times in one boot of the ro-root image (probe task
+    bench-exec). After the boots whose disk writes are counted: a window writes the root."""
+    done = qemu.boot(image, EXEC_TASK, "bench-exec", timeout)
+    if done.facts.get("rorootstate") != "active":
+        die(f"the bench-exec boot's ro-root is not active; serial log: {done.log_path}")
+    try:
+        results["exec_seconds"] = exec_seconds(numbered_facts(done.facts, "bench_exec"))
+    except ValueError as exc:
+        die(f"bench-exec: {exc}; serial log: {done.log_path}")
+    log.info("bench: ro-root exec true: %s", results["exec_seconds"])
+
+
+def forky_problems(variant: str, facts: dict[str, str]) -> list[str]:
+    """What is wrong with a forky boot of VARIANT: the root must be the overlay of its kind."""
+    wanted = {
+        "rd.overlay": {"root_fstype": "overlay", "rorootstate": "none"},
+        "ro-root": {"root_fstype": "overlay", "rorootstate": "active", "ro_write": "denied"},
+    }[variant]
+    wanted |= {"task_rc": "0", "write_ok": "yes"}
+    return [
+        f"{key} is {facts.get(key)!r}, expected {value!r}"
+        for key, value in wanted.items()
+        if facts.get(key) != value
+    ]
+
+
+def measure_forky(
+    workdir: Path, deb: Path, boots: int, timeout: float, results: dict[str, Any]
+) -> None:
+    """Setup time on forky (dracut): ro-root's through its dracut module against dracut's own
+    rd.overlay, BOOTS alternating boots of each."""
+    timer_deb = timers.dracut_timer_deb(workdir / "debs")
+    images = {
+        "rd.overlay": prepare_image(
+            SPEC_FORKY, [timer_deb], workdir / "forky-rd.overlay", files_before=FORKY_GENERIC
+        ),
+        "ro-root": prepare_image(
+            SPEC_FORKY, [deb], workdir / "forky-ro-root", files_before=FORKY_GENERIC
+        ),
+    }
+    rd_files = images["rd.overlay"].initrd_files
+    if RD_OVERLAY_IN_INITRD not in rd_files or RD_OVERLAY_TIMER not in rd_files:
+        die("the rd.overlay image's initrd lacks 70overlayfs or the bench's timer hooks")
+    if DRACUT_PAYLOAD_IN_INITRD not in images["ro-root"].initrd_files:
+        die("the forky ro-root image's initrd lacks ro-root's dracut module")
+    # What the timer's brackets hold: every hook between them is counted.
+    results["forky_rd_overlay_hooks"] = sorted(
+        f for f in rd_files if re.fullmatch(r"var/lib/dracut/hooks/pre-(mount|pivot)/[^/]+", f)
+    )
+    results["forky_initrd_bytes"] = {v: i.initrd.stat().st_size for v, i in images.items()}
+    setup: dict[str, list[float]] = {v: [] for v in FORKY_VARIANTS}
+    seconds: dict[str, list[float]] = {v: [] for v in FORKY_VARIANTS}
+    written: dict[str, list[int]] = {v: [] for v in FORKY_VARIANTS}
+    observed: dict[str, set[str]] = {v: set() for v in FORKY_VARIANTS}
+    for number in range(1, boots + 1):
+        for variant in FORKY_VARIANTS:
+            done = qemu.boot(
+                images[variant],
+                (*FORKY_APPEND[variant], *TASK),
+                f"bench-forky-{number:02d}-{variant}",
+                timeout,
+            )
+            problems = forky_problems(variant, done.facts)
+            if problems:
+                die(
+                    f"forky boot {number} of {variant} is not what the variant claims: "
+                    f"{'; '.join(problems)}; serial log: {done.log_path}"
+                )
+            setup[variant].append(setup_seconds(variant, done))
+            seconds[variant].append(boot_seconds(done.facts["systemd_analyze"]))
+            written[variant].append(done.wr_bytes)
+            failed = done.facts.get("failed_units", "").strip()
+            observed[variant].add(
+                f"{done.facts.get('system_state')}" + (f" (failed: {failed})" if failed else "")
+            )
+        log.info("bench: forky boots, round %d of %d: %s", number, boots, setup)
+    results["forky_setup_seconds"] = setup
+    results["forky_boot_seconds"] = seconds
+    results["forky_wr_bytes"] = written
+    results["forky_observed"] = {v: "; ".join(sorted(o)) for v, o in observed.items()}
 
 
 # --- 5. hook time ----------------------------------------------------------------------------
@@ -319,6 +502,10 @@ def _load() -> str:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    # The report needs them at the end of a long run: fail now, not then.
+    for module in ("scipy", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            die(f"{module} is not installed: run make bench, which installs requirements-bench.txt")
     problems = check_host()
     if problems:
         die("; ".join(problems))
@@ -331,6 +518,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture=True
         ).stdout.strip(),
         "boots": args.boots,
+        "forky_boots": args.forky_boots,
         "hook_reps": args.hook_reps,
         "machine": _machine(),
         "commands": args.commands,
@@ -350,6 +538,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     save()
     measure_boots(images, args.boots, args.timeout, results)
     save()
+    measure_exec(images["ro-root"], args.timeout, results)
+    save()
+    if args.forky_boots:
+        try:
+            measure_forky(workdir, deb, args.forky_boots, args.timeout, results)
+        except UserError as exc:
+            # The rest of the run stands; the doc says what could not be measured, and why.
+            log.error("bench: forky: %s", exc)
+            results["forky_missing"] = f"the forky part of the run failed: {exc}"
+    else:
+        results["forky_missing"] = "not run (--forky-boots 0)"
+    save()
     measure_hooks(images, args.hook_reps, results)
     results["machine"]["load_after"] = _load()
     results["wall_seconds"] = time.monotonic() - started
@@ -360,7 +560,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--boots", type=int, default=5, help="boots per variant (default 5)")
+    parser.add_argument("--boots", type=int, default=11, help="boots per variant (default 11)")
+    parser.add_argument(
+        "--forky-boots",
+        type=int,
+        default=5,
+        help="boots per variant of the forky (dracut) images; 0: none (default 5)",
+    )
     parser.add_argument("--reps", type=int, default=5, help="runs of each build (default 5)")
     parser.add_argument(
         "--hook-reps", type=int, default=5, help="runs of update-initramfs per variant (default 5)"
@@ -414,8 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shlex.join([".venv/bin/python", "-m", "bench", *given]),
             ]
         else:
-            if min(args.boots, args.reps, args.hook_reps) < 1:
-                die("--boots, --reps and --hook-reps must be at least 1")
+            if min(args.boots, args.reps, args.hook_reps) < 1 or args.forky_boots < 0:
+                die("--boots, --reps and --hook-reps must be at least 1, --forky-boots 0 or more")
             results = measure(args)
         earlier = [json.loads(path.read_text()) for path in args.earlier]
         doc, png = report.write(results, args.docs, earlier)
@@ -425,8 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     for row in report.evaluate(results):
-        verdict = "inconclusive" if row.inconclusive else "met" if row.met else "MISSED"
-        print(f"{row.number}. {row.what}: {row.value} [{verdict}]")
+        print(f"{row.number}. {row.what}: {row.value} [{row.verdict}]")
     print(f"wrote {doc} and {png}")
     return 0
 

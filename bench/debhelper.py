@@ -63,7 +63,11 @@ def source_package(repo: Path, deb: Path, directory: Path) -> Path:
     for entry in read_install(repo / "debian/install"):
         dest = entry.dest
         if dest.parts[:2] == ("usr", "share") and dest.parts[2] in ("doc", "lintian"):
-            continue  # dh_installdocs and dh_lintian put these in place
+            # dh_installdocs and dh_lintian put these in place; dh_installdocs installs
+            # README.Debian from debian/.
+            if dest.name == "README.Debian":
+                (debian / "README.Debian").write_bytes(source_bytes(repo, entry.source, info))
+            continue
         if dest.parts[:3] == ("usr", "share", "man"):
             page = debian / PurePosixPath(dest.name).stem  # ro-root.8.gz -> ro-root.8
             page.write_bytes(source_bytes(repo, entry.source, info))
