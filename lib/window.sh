@@ -355,6 +355,7 @@ rr_on_exit()
 RR_FAIL_STATUS=1
 RR_SIGNAL=
 RR_POLICY_PLACEHOLDER=
+RR_STAMP=
 rr_traps()
 {
 	RR_FAIL_STATUS=$1
@@ -371,59 +372,91 @@ rr_traps()
 
 # --- initramfs inputs ---------------------------------------------------------------------
 
-# rr_fingerprint: one line per file that shapes an initrd (kernels, modules,
-# the generator's configuration, modules, hooks and scripts: initrd.sh's
-# rr_initrd_inputs), with size and mtime. The initrds themselves are left out.
-rr_fingerprint()
+# What changed the inputs of an initrd during a window is told by ctimes,
+# which no program can set back (dpkg keeps a file's mtime from the package;
+# `cp -p` over a file keeps the old one): a stamp is made just before the
+# command, and afterwards anything of the inputs whose inode changed since
+# is strictly newer than it. One walk of the inputs, stopping at the first
+# change, instead of listing them all before and after (seconds under TCG).
+
+# rr_inputs_stamp: make RR_STAMP, wait until the clock (coarse, a tick of a
+# few ms) has moved past its ctime, and note which inputs exist (RR_INPUTS_AT,
+# RR_GENERATOR_AT). RR_STAMP is empty if it could not be made: every initrd
+# is then taken as stale.
+rr_inputs_stamp()
 {
-	rr_inputs=$(rr_initrd_inputs "$(rr_initrd_generator "$RR_LOWER")")
-	{
-		# Kernels and their configs only: update-grub, boot loader files
-		# and the initrds themselves do not shape an initrd.
-		find "$RR_LOWER/boot/" -maxdepth 1 \( -name 'vmlinu[xz]-*' -o -name 'config-*' \) \
-			-printf '%p %s %T@ %l\n' 2>/dev/null
-		# shellcheck disable=SC2086 # a list of relative paths without blanks
-		for rr_d in lib/modules usr/lib/modules $rr_inputs; do
-			[ -e "$RR_LOWER/$rr_d" ] || continue
-			find -H "$RR_LOWER/$rr_d" -printf '%p %s %T@ %l\n' 2>/dev/null
-		done
-	} | sort | cksum
+	RR_STAMP=$RR_RUNDIR/inputs.stamp
+	RR_GENERATOR_AT=$(rr_initrd_generator "$RR_LOWER")
+	RR_INPUTS_AT=$(rr_inputs_present "$RR_GENERATOR_AT")
+	rm -f "$RR_STAMP" "$RR_STAMP.tick"
+	if ! : >"$RR_STAMP"; then
+		RR_STAMP=
+		return 0
+	fi
+	rr_tick=0
+	while [ "$rr_tick" -lt 1000 ]; do
+		rm -f "$RR_STAMP.tick"
+		: >"$RR_STAMP.tick" || break
+		[ -z "$(find "$RR_STAMP.tick" -cnewer "$RR_STAMP" 2>/dev/null)" ] || break
+		rr_tick=$((rr_tick + 1))
+	done
+	rm -f "$RR_STAMP.tick"
 }
 
-# rr_initrd_sums: "KVER CKSUM" for every kernel with an initrd.
-rr_initrd_sums()
+# rr_inputs_present GENERATOR: the input directories of GENERATOR's initrds
+# that exist (relative to RR_LOWER), kernels' modules first: one line each.
+# lib/modules is left out where it is usr/lib/modules (merged /usr).
+rr_inputs_present()
 {
-	for rr_i in "$RR_LOWER"/boot/initrd.img-*; do
-		[ -f "$rr_i" ] || continue
-		printf '%s %s\n' "${rr_i#"$RR_LOWER"/boot/initrd.img-}" "$(cksum <"$rr_i")"
+	# shellcheck disable=SC2046 # a list of relative paths without blanks
+	for rr_d in usr/lib/modules lib/modules $(rr_initrd_inputs "$1"); do
+		[ -e "$RR_LOWER/$rr_d" ] || continue
+		if [ "$rr_d" = lib/modules ] && [ "$RR_LOWER/lib/modules" -ef "$RR_LOWER/usr/lib/modules" ]; then
+			continue
+		fi
+		printf '%s\n' "$rr_d"
 	done
 }
 
-# rr_update_initrds BEFORE_SUMS: after the inputs changed, rebuild the
-# initrd of every kernel that the command did not already rebuild (the
-# packaging triggers update the newest kernel only).
+# rr_inputs_changed: true if the initrds' inputs changed since
+# rr_inputs_stamp: a kernel or its config in /boot, a module, the
+# generator's configuration, hooks or scripts, ro-root's core (initrd.sh's
+# rr_initrd_inputs); a file, a directory or a whole input added or removed;
+# or another generator. The initrds and the boot loader's files do not count.
+rr_inputs_changed()
+{
+	[ -n "$RR_STAMP" ] || return 0
+	[ "$(rr_initrd_generator "$RR_LOWER")" = "$RR_GENERATOR_AT" ] || return 0
+	[ "$(rr_inputs_present "$RR_GENERATOR_AT")" = "$RR_INPUTS_AT" ] || return 0
+	[ -z "$(find "$RR_LOWER/boot/" -maxdepth 1 \( -name 'vmlinu[xz]-*' -o -name 'config-*' \) \
+		-cnewer "$RR_STAMP" -print 2>/dev/null)" ] || return 0
+	for rr_d in $RR_INPUTS_AT; do
+		[ -z "$(find -H "$RR_LOWER/$rr_d" -cnewer "$RR_STAMP" -print -quit 2>/dev/null)" ] ||
+			return 0
+	done
+	return 1
+}
+
+# rr_update_initrds: after the inputs changed, rebuild the initrd of every
+# kernel that the command did not already rebuild (the packaging triggers
+# update the newest kernel only): those not newer than RR_STAMP.
 rr_update_initrds()
 {
-	rr_update_ok=0
-	rr_after=$(rr_initrd_sums)
-	printf '%s\n' "$rr_after" | while read -r rr_kver rr_sum; do
-		[ -n "$rr_kver" ] || continue
-		if [ -e "$RR_LOWER/lib/modules/$rr_kver" ] ||
-			[ -e "$RR_LOWER/usr/lib/modules/$rr_kver" ]; then
-			:
-		else
+	for rr_i in "$RR_LOWER"/boot/initrd.img-*; do
+		[ -f "$rr_i" ] || continue
+		rr_kver=${rr_i#"$RR_LOWER"/boot/initrd.img-}
+		[ -e "$RR_LOWER/lib/modules/$rr_kver" ] || [ -e "$RR_LOWER/usr/lib/modules/$rr_kver" ] ||
+			continue
+		if [ -n "$RR_STAMP" ] && [ -n "$(find "$rr_i" -cnewer "$RR_STAMP" 2>/dev/null)" ]; then
 			continue
 		fi
-		if printf '%s\n' "$1" | grep -qxF "$rr_kver $rr_sum"; then
-			rr_say "kernels or initramfs inputs changed: rebuilding the initrd of $rr_kver"
-			RO_ROOT_EXEC=1 chroot "$RR_LOWER" update-initramfs -u -k "$rr_kver" 9>&- ||
-				{
-					rr_say "could not rebuild the initrd of $rr_kver; run: ro-root exec update-initramfs -u -k $rr_kver"
-					exit 1
-				}
+		rr_say "kernels or initramfs inputs changed: rebuilding the initrd of $rr_kver"
+		if ! RO_ROOT_EXEC=1 chroot "$RR_LOWER" update-initramfs -u -k "$rr_kver" 9>&-; then
+			rr_say "could not rebuild the initrd of $rr_kver; run: ro-root exec update-initramfs -u -k $rr_kver"
+			return 1
 		fi
-	done || rr_update_ok=1
-	return "$rr_update_ok"
+	done
+	return 0
 }
 
 # --- commands -------------------------------------------------------------------------------
@@ -463,8 +496,7 @@ cmd_exec()
 		rr_say "could not make /proc, /sys, /dev, /run and /tmp available in $RR_LOWER"
 		exit "$RR_EXEC_FAILED"
 	fi
-	rr_inputs_before=$(rr_fingerprint)
-	rr_initrds_before=$(rr_initrd_sums)
+	rr_inputs_stamp
 	if [ -n "$RR_SIGNAL" ]; then
 		rr_say "interrupted (SIG$RR_SIGNAL) before the command started"
 		exit "$RR_EXEC_FAILED"
@@ -481,11 +513,12 @@ cmd_exec()
 		rr_alert "interrupted (SIG$RR_SIGNAL): closing the window on the real root"
 	fi
 	sync
-	if [ "$(rr_fingerprint)" != "$rr_inputs_before" ]; then
-		if ! rr_update_initrds "$rr_initrds_before"; then
+	if rr_inputs_changed; then
+		if ! rr_update_initrds; then
 			rr_rc=$RR_EXEC_FAILED
 		fi
 	fi
+	rm -f "$RR_STAMP"
 	if rr_window_close; then
 		rr_say "done (exit status $rr_rc); the real root is read-only again"
 	else

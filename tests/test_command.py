@@ -782,6 +782,30 @@ def test_exec_rebuilds_initrds_the_command_left_stale(fake: Fake) -> None:
 @pytest.mark.parametrize(
     "script",
     [
+        # Rewritten in place with its old mtime put back, as `cp -p` and dpkg do: the
+        # ctime still tells (issue 17: one walk of the inputs instead of two listings).
+        "touch -r etc/initramfs-tools/keep ref && echo MODULES=list >etc/initramfs-tools/keep"
+        " && touch -r ref etc/initramfs-tools/keep && rm ref",
+        "rm etc/initramfs-tools/keep",
+        "rm -r etc/initramfs-tools",
+        "mkdir -p usr/lib/modules/6.1.0-1/extra && echo m >usr/lib/modules/6.1.0-1/extra/m.ko",
+        "echo k >boot/vmlinuz-6.1.0-1",
+    ],
+)
+def test_exec_rebuilds_when_an_input_changed(fake: Fake, script: str) -> None:
+    kernel(fake, "6.1.0-1")
+    (fake.lower / "etc/initramfs-tools").mkdir()
+    (fake.lower / "etc/initramfs-tools/keep").write_text("MODULES=most\n")
+    proc = fake.run("exec", "sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    rebuilds = [c for c in fake.call_list() if c.startswith("update-initramfs")]
+    assert rebuilds == ["update-initramfs -u -k 6.1.0-1"], proc.stderr
+    assert not list(fake.run_dir.glob("inputs.stamp*"))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
         "echo x >etc/hostname",
         # update-grub: the boot loader's files shape no initrd (issue 12, 14).
         "mkdir -p boot/grub && echo menu >boot/grub/grub.cfg",
