@@ -56,7 +56,9 @@ CHECKROOT_ERRORS = (
 
 @pytest.fixture(scope="module")
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
-    return vmtest.prepare(SPEC, ro_root_deb, tmp_path_factory.mktemp("sysvinit"))
+    return vmtest.prepare(
+        SPEC, ro_root_deb, tmp_path_factory.mktemp("sysvinit"), files_before=vmtest.SMALL_INITRD
+    )
 
 
 @pytest.fixture(scope="module")

@@ -43,10 +43,7 @@ SPEC = images.ImageSpec(suite="bookworm", init="systemd", extra_packages=("grub-
 LONG_TIMEOUT = 900.0
 FLAG = "ro-root.disable-once"
 # Small initrds: what a virtio disk with ext4 needs (ro-root's hook adds overlay and vfat).
-FILES_BEFORE = {
-    "/etc/initramfs-tools/conf.d/ro-root-test-modules": b"MODULES=list\n",
-    "/etc/initramfs-tools/modules": b"virtio_pci\nvirtio_blk\next4\ncrc32c_generic\n",
-}
+FILES_BEFORE = vmtest.SMALL_INITRD
 # GRUB's settings, written before update-grub runs in the image: no menu wait, the console
 # on the serial line, the probe's task. `quiet` would hide the kernel's handoff line that the
 # harness watches for.

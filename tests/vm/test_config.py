@@ -72,7 +72,13 @@ UNCHANGED = [name for name in BOOTS if name != "policy-rw"]
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     workdir = tmp_path_factory.mktemp("preseeded")
     try:
-        return images.prepare_image(SPEC, [ro_root_deb], workdir, selections=SELECTIONS)
+        return images.prepare_image(
+            SPEC,
+            [ro_root_deb],
+            workdir,
+            selections=SELECTIONS,
+            files_before=vmtest.SMALL_INITRD,
+        )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -264,7 +270,11 @@ def garbage(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Boot
     workdir = tmp_path_factory.mktemp("garbage")
     try:
         image = images.prepare_image(
-            SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": GARBAGE}
+            SPEC,
+            [ro_root_deb],
+            workdir,
+            files={"/etc/ro-root.conf": GARBAGE},
+            files_before=vmtest.SMALL_INITRD,
         )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)

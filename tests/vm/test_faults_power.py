@@ -150,7 +150,11 @@ class PowerImage(vmtest.Steps):
 def power(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> PowerImage:
     try:
         image = images.prepare_image(
-            SPEC, [ro_root_deb], tmp_path_factory.mktemp("power"), selections=SELECTIONS
+            SPEC,
+            [ro_root_deb],
+            tmp_path_factory.mktemp("power"),
+            selections=SELECTIONS,
+            files_before=vmtest.SMALL_INITRD,
         )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
@@ -467,7 +471,10 @@ def interrupted_upgrade(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFact
     deb_b = build_deb(work / "dist", tree)
     try:
         image = images.prepare_image(
-            UPGRADE_SPEC, [ro_root_deb], tmp_path_factory.mktemp("upgrade")
+            UPGRADE_SPEC,
+            [ro_root_deb],
+            tmp_path_factory.mktemp("upgrade"),
+            files_before=vmtest.SMALL_INITRD,
         )
         result = Upgrade(image, deb_b)
         result.run()

@@ -94,7 +94,13 @@ def corrupt_group_descriptors(disk: Path) -> str:
 def image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     workdir = tmp_path_factory.mktemp("faults")
     try:
-        return images.prepare_image(SPEC, [ro_root_deb], workdir, files={"/etc/ro-root.conf": CONF})
+        return images.prepare_image(
+            SPEC,
+            [ro_root_deb],
+            workdir,
+            files={"/etc/ro-root.conf": CONF},
+            files_before=vmtest.SMALL_INITRD,
+        )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import vmtest
 from support import add_changelog_entry, build_deb, copy_source
 
 from ro_root.errors import UserError
@@ -72,7 +73,12 @@ REMOVAL_SPEC = images.ImageSpec(suite="bookworm", init="sysvinit", backports_ker
 @pytest.fixture(scope="module")
 def two_kernel_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> images.Image:
     try:
-        return images.prepare_image(REMOVAL_SPEC, [ro_root_deb], tmp_path_factory.mktemp("removal"))
+        return images.prepare_image(
+            REMOVAL_SPEC,
+            [ro_root_deb],
+            tmp_path_factory.mktemp("removal"),
+            files_before=vmtest.SMALL_INITRD,
+        )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -193,7 +199,10 @@ def upgrade_image(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -
     previous = build_deb(work / "dist", tree)
     try:
         return images.prepare_image(
-            UPGRADE_SPEC, [previous, ro_root_deb], tmp_path_factory.mktemp("upgrade")
+            UPGRADE_SPEC,
+            [previous, ro_root_deb],
+            tmp_path_factory.mktemp("upgrade"),
+            files_before=vmtest.SMALL_INITRD,
         )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)

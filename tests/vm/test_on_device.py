@@ -77,7 +77,12 @@ class Sequence(vmtest.Steps):
 @pytest.fixture(scope="module")
 def boots(ro_root_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Sequence:
     try:
-        image = images.prepare_image(SPEC, [ro_root_deb], tmp_path_factory.mktemp("command"))
+        image = images.prepare_image(
+            SPEC,
+            [ro_root_deb],
+            tmp_path_factory.mktemp("command"),
+            files_before=vmtest.SMALL_INITRD,
+        )
     except UserError as exc:
         pytest.fail(str(exc), pytrace=False)
     return Sequence(image)

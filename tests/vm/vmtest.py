@@ -156,6 +156,18 @@ class Steps:
         return outcome
 
 
+# Small initrds (MODULES=list: what a virtio disk with ext4 needs; ro-root's hook adds the
+# overlay module, and FAT's where the fstab has a FAT boot partition), written before the
+# installation, for images whose initrd's module set is not what their tests are about:
+# each preparation's initrd build takes half the time (24 s against 50 s, measured for
+# issue 15), and an in-guest rebuild about a minute. Never for the images whose initrd is
+# the subject (test_boot_bookworm, test_boot_busybox, make bench).
+SMALL_INITRD = {
+    "/etc/initramfs-tools/conf.d/ro-root-test-modules": b"MODULES=list\n",
+    "/etc/initramfs-tools/modules": b"virtio_pci\nvirtio_blk\next4\ncrc32c_generic\n",
+}
+
+
 def prepare(
     spec: images.ImageSpec,
     deb: Path,
