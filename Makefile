@@ -12,8 +12,8 @@
 #                time over 11 alternating boots each, setup time in the initrd, also
 #                against dracut's rd.overlay on forky, ro-root exec true, build and hook
 #                time) and write docs/benchmarks.md and docs/benchmarks.png. Under TCG on
-#                2 cores: about 55 min on a quiet host, about 80 min with other VMs
-#                running (a 1-boot trial took 19 min so, 2026-12-03). BENCH_ARGS passes
+#                2 cores: 48 min on a quiet host (2026-12-03), more with other VMs
+#                running (a 1-boot trial took 19 min so). BENCH_ARGS passes
 #                options, e.g. BENCH_ARGS="--boots 1 --forky-boots 1 --reps 1 --hook-reps 1".
 
 # Debian's python3: the builder runs on it with python3-debian and python3-jinja2, and the
