@@ -114,9 +114,9 @@ def qemu_argv(
         # qemu's arm virt machine with a Pi 4's CPU core; its console is ttyAMA0.
         machine = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"]
     else:
-        # qemu64, not max: under TCG a guest of max's CPU (AVX2 and XSAVE, emulated) was 14 to
-        # 19 % slower on the same boot with an initrd rebuild (docs/testing-times.md). Every
-        # Debian amd64 release here needs only the x86-64 baseline that qemu64 offers.
+        # qemu64, not max: under TCG the same boot with an initrd rebuild took 15 to 19 % less
+        # time than with max's CPU, whose AVX2 and XSAVE are emulated (docs/testing-times.md).
+        # Every Debian amd64 release here needs only the x86-64 baseline that qemu64 offers.
         machine = ["qemu-system-x86_64", "-cpu", "qemu64"]
     argv = [
         *machine,
