@@ -45,7 +45,7 @@ GENERIC = {
         b'hostonly=no\ndrivers="virtio_blk ext4"\ncompress="cat"\n'
     )
 }
-# Boot 7 rebuilds the (generic) initrd twice in the guest, under TCG.
+# Boot 7 rebuilds the initrd twice in the guest, under TCG.
 LONG_TIMEOUT = 2400.0
 # What dracut puts into the initrd from ro-root's module (lsinitrd names, no leading /).
 DRACUT_PAYLOAD = (
@@ -123,7 +123,7 @@ def test_forky_install_keeps_dracut_and_its_initrd_carries_the_module(forky: For
     if "usr/share/initramfs-tools/scripts/init-bottom/ro-root" in image.initrd_files:
         problems.append("the dracut initrd holds initramfs-tools' script")
     # ro-root's boot needs overlay.ko, which GENERIC's drivers do not name.
-    if not [name for name in image.initrd_files if "/kernel/fs/overlayfs/overlay.ko" in name]:
+    if not any("/kernel/fs/overlayfs/overlay.ko" in name for name in image.initrd_files):
         problems.append(f"no overlay module in the initrd {image.initrd}")
     assert not problems, problems
 
