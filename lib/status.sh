@@ -272,17 +272,26 @@ EOF
 		rr_warnings="${rr_warnings:+$rr_warnings
 }$rr_now"
 	fi
-	# This boot's data mounts that are not mounted now (their device went
-	# away, and systemd unmounted them): what programs write there goes to
-	# the RAM layer, silently, and vanishes at reboot.
+	# This boot's data mounts whose device went away. systemd usually
+	# unmounts them, and then what programs write there goes to the RAM
+	# layer, silently, and vanishes at reboot. Sometimes it does not: the
+	# file system stays mounted on a device that is gone, and every write
+	# there fails. Both are reported.
 	rr_data_lost=
 	if [ "$RR_IS_ACTIVE" = 1 ]; then
 		s_data_active=$(rr_kv_get "$rr_settings" data_mounts_active) || s_data_active=
 		set -f
 		for rr_d in $s_data_active; do
-			rr_mount_field "${rr_d#*:}" 1 >/dev/null && continue
+			if rr_dsrc=$(rr_mount_field "${rr_d#*:}" 1); then
+				case "$rr_dsrc" in
+				/dev/*) [ -e "$RR_SYSBLOCK/$(rr_devname "$rr_dsrc")" ] && continue ;;
+				*) continue ;;
+				esac
+				rr_w="data mount ${rr_d%%:*} on ${rr_d#*:}: its device $rr_dsrc is gone but the file system is still mounted: writes there fail; once it is unmounted (umount ${rr_d#*:}) they go to RAM and vanish at reboot"
+			else
+				rr_w="data mount ${rr_d%%:*} is not mounted on ${rr_d#*:} (device gone?): what is written there goes to RAM and vanishes at reboot"
+			fi
 			rr_data_lost=1
-			rr_w="data mount ${rr_d%%:*} is not mounted on ${rr_d#*:} (device gone?): what is written there goes to RAM and vanishes at reboot"
 			rr_warnings=${rr_warnings:+$rr_warnings
 }$rr_w
 		done

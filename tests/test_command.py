@@ -541,6 +541,8 @@ def test_status_warns_when_a_data_mount_of_this_boot_is_gone(fake: Fake) -> None
         "data_mounts=LABEL=data:/srv/data LABEL=log:/srv/log\n"
         "data_mounts_active=LABEL=data:/srv/data LABEL=log:/srv/log\n"
     )
+    (fake.tmp / "sys" / "vdb").mkdir()
+    (fake.tmp / "sys" / "vdc").mkdir()
     with fake.table.open("a") as table:
         table.write("/dev/vdc /srv/log ext4 rw,relatime 0 0\n")
     proc = fake.run("status")
@@ -557,6 +559,28 @@ def test_status_warns_when_a_data_mount_of_this_boot_is_gone(fake: Fake) -> None
     with fake.table.open("a") as table:
         table.write("/dev/vdb /srv/data ext4 rw,relatime 0 0\n")
     assert fake.run("status").returncode == 0
+
+
+def test_status_warns_when_a_data_mount_outlives_its_device(fake: Fake) -> None:
+    """The device went away but systemd did not unmount the file system (seen once in CI on
+    a PCI removal): writes there fail. Still mounted is not enough to be silent."""
+    (fake.run_dir / "settings").write_text(
+        "data_mounts=LABEL=data:/srv/data\ndata_mounts_active=LABEL=data:/srv/data\n"
+    )
+    with fake.table.open("a") as table:
+        table.write("/dev/vdb /srv/data ext4 rw,relatime 0 0\n")
+    proc = fake.run("status")
+    assert proc.returncode == 6, proc.stdout
+    warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: data mount LABEL=data on /srv/data: its device /dev/vdb is gone but the file "
+        "system is still mounted: writes there fail; once it is unmounted (umount /srv/data) "
+        "they go to RAM and vanish at reboot"
+    ]
+    (fake.tmp / "sys" / "vdb").mkdir()
+    proc = fake.run("status")
+    assert proc.returncode == 0, proc.stdout
+    assert "warning:" not in proc.stdout
 
 
 @pytest.mark.parametrize(

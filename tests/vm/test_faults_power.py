@@ -206,7 +206,8 @@ def test_power_cut_during_a_read_only_session_leaves_the_image_byte_identical(
     "A data device disappears at run time",
     expected="the rest of the system keeps running: the boot finishes and reports, systemd "
     "running or degraded, / still writable (in RAM), ro-root still active; `ro-root status` "
-    "warns that the data mount is gone and that writes there now go to RAM (exit 6)",
+    "warns that the data mount is gone and that writes there now go to RAM, or, when systemd "
+    "left the file system mounted on the vanished device, that writes there fail (exit 6)",
 )
 def test_data_device_unplugged_at_run_time_the_system_keeps_running(
     power: PowerImage, observed: Callable[[str], None]
@@ -232,11 +233,18 @@ def test_data_device_unplugged_at_run_time_the_system_keeps_running(
     if fact(boot, "services_after").split() != ["active", "active"]:
         problems.append(f"journald, udevd: {fact(boot, 'services_after')!r}")
     warnings = [line for line in out(boot, "status").splitlines() if line.startswith("warning:")]
-    lost = [line for line in warnings if "data mount LABEL=data is not mounted" in line]
+    # systemd normally unmounts the file system once udev reports the device gone; once in
+    # CI it did not within 60 s, and the mount stayed on the vanished /dev/vdb. Either way
+    # status must say so.
+    if fact(boot, "data_mount_after"):
+        wanted = "data mount LABEL=data on /var/local/data: its device /dev/vdb is gone"
+    else:
+        wanted = "data mount LABEL=data is not mounted on /var/local/data"
+    lost = [line for line in warnings if wanted in line]
     if fact(boot, "status_rc") != "6" or not lost:
         problems.append(
-            f"ro-root status exited {fact(boot, 'status_rc')} without a warning about the lost "
-            f"data mount: {out(boot, 'status')!r}"
+            f"ro-root status exited {fact(boot, 'status_rc')} without the warning {wanted!r}: "
+            f"{out(boot, 'status')!r}"
         )
     vmtest.expect(boot, problems, "a data device removed at run time")
     journal = boot.numbered("cmd_journal")
