@@ -4,10 +4,10 @@ One Debian 12 systemd image with ro-root; the probe runs the `cmd-*` tasks of
 testbed/vmfiles/ro-root-probe. Boots, in order:
 
 1. `first` (active): status and motd; the APT/dpkg guard warns; `apt-get remove ro-root` is
-   refused; `ro-root exec` changes an initramfs input (MODULES=dep, which also keeps the
-   later in-guest rebuild short) and installs a package; diff and commit; disable/enable;
-   apt_guard=refuse refuses; a command killed inside `ro-root exec`. The disk image is then
-   checked with `e2fsck -fn`.
+   refused; `ro-root exec` changes an initramfs input (a file in conf.d that keeps the
+   image's MODULES=list, so in-guest rebuilds stay short) and installs a package; diff and
+   commit; disable/enable; apt_guard=refuse refuses; a command killed inside `ro-root
+   exec`. The disk image is then checked with `e2fsck -fn`.
 2. `second` (active): what exec and commit wrote is there, nothing else; `disable --once`.
 3. `once` (skipped): the one writable boot, which deletes the request.
    **Needs the boot code of issue 4** (the initramfs honouring /etc/ro-root.disable-once).
@@ -162,8 +162,8 @@ def test_removal_while_active_is_refused_and_nothing_is_removed(boots: Sequence)
 
 def test_exec_rebuilds_the_initrd_when_initramfs_inputs_change(boots: Sequence) -> None:
     boot = boots("first")
-    assert rc(boot, "modules_dep") == "0", out(boot, "modules_dep")
-    assert "rebuilding the initrd" in out(boot, "modules_dep")
+    assert rc(boot, "initrd_input") == "0", out(boot, "initrd_input")
+    assert "rebuilding the initrd" in out(boot, "initrd_input")
     assert fact(boot, "initrd_before") != fact(boot, "initrd_after"), boot.describe()
 
 
