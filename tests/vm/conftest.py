@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,19 @@ def vm_host() -> None:
     problems = images.check_host()
     if problems:
         pytest.fail("VM tests cannot run on this host:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drop_disk_images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run, the disk images in this process's basetemp are deleted; the
+    serial logs stay. A full run's images take about 18 GB and pytest keeps the basetemps of
+    the last 3 runs: with their images, a 4th run filled this machine's disk (ENOSPC).
+    RO_ROOT_KEEP_IMAGES=1 keeps them, to look into a failure."""
+    yield
+    if os.environ.get("RO_ROOT_KEEP_IMAGES") == "1":
+        return
+    for image in tmp_path_factory.getbasetemp().rglob("*.img"):
+        image.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
